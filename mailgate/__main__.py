@@ -1,0 +1,5 @@
+"""Allow `python -m mailgate`."""
+
+from mailgate.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""`mailgate tickets list|show`."""
+
+from __future__ import annotations
+
+import click
+
+from mailgate.cli import Context, cli, echo_json, iso, pass_context
+from mailgate.domain import STATUSES
+from mailgate.errors import NotFound
+from storage import tickets as store
+from storage.db import reading
+
+
+@cli.group("tickets")
+def tickets_group() -> None:
+    """List and show tickets."""
+
+
+@tickets_group.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only tickets with this status.")
+@click.option("--queue", help="Only tickets of this queue.")
+@click.option("--limit", default=100, show_default=True, help="Show at most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket.")
+@pass_context
+def tickets_list(ctx: Context, status, queue, limit, as_json) -> None:
+    with reading(ctx.existing_engine()) as session:
+        found = store.list_tickets(session, status=status, queue=queue, limit=limit)
+        rows = [ticket_json(t) for t in found]
+    if as_json:
+        for row in rows:
+            echo_json(row)
+        return
+    if not rows:
+        click.echo("no tickets")
+        return
+    click.echo(f"{'#':>6}  {'status':8} {'priority':8} {'queue':12} {'requester':30} subject")
+    for row in rows:
+        click.echo(f"{row['number']:>6}  {row['status']:8} {row['priority']:8} {row['queue'][:12]:12} "
+                   f"{(row['requester'] or '')[:30]:30} {row['subject'][:60]}")
+
+
+@tickets_group.command("show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The ticket and its messages as JSON.")
+@pass_context
+def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
+    with reading(ctx.existing_engine()) as session:
+        ticket = store.get_ticket(session, number)
+        if ticket is None:
+            raise NotFound(f"no ticket #{number}")
+        data = ticket_json(ticket)
+        data["messages"] = [message_json(m) for m in store.ticket_messages(session, number)]
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"Ticket #{data['number']}  [{data['status']}]  priority {data['priority']}  "
+               f"queue {data['queue']}")
+    click.echo(f"Subject:   {data['subject']}")
+    click.echo(f"Requester: {data['requester_name']} <{data['requester']}>")
+    click.echo(f"Created:   {data['created_at']}   Updated: {data['updated_at']}")
+    for message in data["messages"]:
+        click.echo("")
+        click.echo(f"--- {message['direction']} {message['visibility']} {message['date'] or ''} "
+                   f"from {message['from']}  {message['message_id'] or ''}")
+        click.echo(f"    rules: {', '.join(message['rule_hits'])}")
+        click.echo(message["visible_text"] or message["text"])
+        for attachment in message["attachments"]:
+            click.echo(f"    [attachment] {attachment['filename']} ({attachment['content_type']}, "
+                       f"{attachment['size']} bytes)")
+
+
+def ticket_json(ticket) -> dict:
+    requester = ticket.requester
+    return {
+        "number": ticket.id, "subject": ticket.subject, "status": ticket.status,
+        "priority": ticket.priority, "queue": ticket.queue, "category": ticket.category,
+        "subcategory": ticket.subcategory, "assignee": ticket.assignee,
+        "requester": requester.address if requester else None,
+        "requester_name": requester.name if requester else None,
+        "language": ticket.language, "tags": ticket.tags, "flags": ticket.flags,
+        "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
+        "closed_at": iso(ticket.closed_at),
+    }
+
+
+def message_json(message) -> dict:
+    return {
+        "id": message.id, "direction": message.direction, "visibility": message.visibility,
+        "from": message.from_address, "from_name": message.from_name,
+        "to": message.to_addrs, "cc": message.cc_addrs, "subject": message.subject,
+        "date": iso(message.date), "received_at": iso(message.received_at),
+        "message_id": message.message_id, "action": message.action,
+        "matched_by": message.matched_by, "rule_hits": message.rule_hits,
+        "visible_text": message.visible_text, "text": message.text,
+        "html": message.html, "source": message.source, "raw_sha256": message.raw_sha256,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "sha256": a.sha256, "inline": a.inline, "stored": a.stored}
+                        for a in message.attachments],
+    }

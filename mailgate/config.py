@@ -1,0 +1,380 @@
+"""Configuration: a TOML file plus MAILGATE_<SECTION>_<KEY> overrides, read once
+into frozen, validated dataclasses that are passed to whoever needs them.
+
+Every scalar key of every section can be overridden from the environment, e.g.
+``MAILGATE_SMTP_LISTEN=127.0.0.1:2526`` or ``MAILGATE_DATABASE_URL=...``. Queues
+are a list of tables and live in the file only. A bad value raises ConfigError
+with one line naming the key and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from pathlib import Path
+from typing import Any, Mapping
+
+from mailgate.errors import ConfigError
+
+PRIORITIES = ("low", "medium", "high")
+ENV_PREFIX = "MAILGATE_"
+DEFAULT_CONFIG_NAME = "mailgate.toml"
+
+
+def _check_hostport(value: str) -> str | None:
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"expected HOST:PORT, got {value!r}"
+    return None
+
+
+def _check_optional_hostport(value: str) -> str | None:
+    return _check_hostport(value) if value else None
+
+
+def _check_address(value: str) -> str | None:
+    if value and not _is_address(value):
+        return f"not a mail address: {value!r}"
+    return None
+
+
+def _check_positive(value: int) -> str | None:
+    return None if value > 0 else f"must be a positive number, got {value}"
+
+
+def _check_level(value: str) -> str | None:
+    levels = ("debug", "info", "warning", "error")
+    return None if value.lower() in levels else f"must be one of {', '.join(levels)}"
+
+
+def _check_secret(value: str) -> str | None:
+    if len(value) < 32:
+        return "must be set to at least 32 random characters (`mailgate init` writes one)"
+    return None
+
+
+def _check_tag(value: str) -> str | None:
+    if value.count("{number}") != 1:
+        return "must contain {number} exactly once, e.g. \"[#{number}]\""
+    return None
+
+
+def _check_url(value: str) -> str | None:
+    if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        return f"expected a sqlite:// or postgresql+psycopg:// URL, got {value!r}"
+    return None
+
+
+def _is_address(value: str) -> bool:
+    try:
+        parsed = Address(addr_spec=value)
+    except (ValueError, IndexError):
+        return False
+    return bool(parsed.username and parsed.domain and "." in parsed.domain or parsed.domain == "localhost")
+
+
+def _doc(text: str, check=None) -> dict:
+    return {"doc": text, "check": check}
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str = field(default="Support", metadata=_doc(
+        "Name of the support team, shown in From: \"<Agent> via <name>\"."))
+    domain: str = field(default="example.com", metadata=_doc(
+        "Mail domain of the helpdesk; default addresses below derive from it."))
+    secret_key: str = field(default="", metadata=_doc(
+        "Secret for signed reply tokens, Message-IDs and links. Keep it secret; "
+        "prefer MAILGATE_SITE_SECRET_KEY in production.", _check_secret))
+    portal_url: str = field(default="", metadata=_doc(
+        "Base URL of the ticket page linked from notifications, e.g. https://support.example.com."))
+    noreply_address: str = field(default="", metadata=_doc(
+        "Address of notices that expect no answer (default noreply@<domain>).", _check_address))
+    bounce_address: str = field(default="", metadata=_doc(
+        "Return path for bounces; VERP adds +<id> (default bounces@<domain>).", _check_address))
+    subject_tag: str = field(default="[#{number}]", metadata=_doc(
+        "Ticket tag put in subjects and recognised in replies.", _check_tag))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: str = field(default="data", metadata=_doc(
+        "Data directory: raw mail, attachments and the SQLite database. "
+        "Relative paths are relative to this file."))
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = field(default="", metadata=_doc(
+        "SQLAlchemy URL; empty means SQLite in the data directory. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/dbname", _check_url))
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    listen: str = field(default="127.0.0.1:2525", metadata=_doc(
+        "HOST:PORT of the SMTP listener; empty disables it.", _check_optional_hostport))
+    hostname: str = field(default="", metadata=_doc(
+        "Name in the 220 greeting and EHLO answer (default: site.domain)."))
+    tls_cert: str = field(default="", metadata=_doc(
+        "PEM certificate for STARTTLS; empty disables STARTTLS."))
+    tls_key: str = field(default="", metadata=_doc("PEM private key for STARTTLS."))
+
+
+@dataclass(frozen=True)
+class LmtpConfig:
+    listen: str = field(default="", metadata=_doc(
+        "HOST:PORT of the LMTP listener for an MTA such as Postfix; empty disables it.",
+        _check_optional_hostport))
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_size: int = field(default=50 * 1024 * 1024, metadata=_doc(
+        "Largest message accepted, in bytes (SMTP answers 552 5.3.4 above it).", _check_positive))
+    max_attachment_size: int = field(default=50 * 1024 * 1024, metadata=_doc(
+        "Largest single attachment extracted, in bytes; larger ones stay in the raw mail only.",
+        _check_positive))
+    max_recipients: int = field(default=100, metadata=_doc(
+        "Most recipients accepted in one SMTP transaction.", _check_positive))
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    workers: int = field(default=2, metadata=_doc(
+        "Threads that store and parse incoming mail in parallel.", _check_positive))
+    batch_size: int = field(default=64, metadata=_doc(
+        "Most messages committed together in one database transaction.", _check_positive))
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    relay: str = field(default="127.0.0.1:25", metadata=_doc(
+        "HOST:PORT of the SMTP relay that delivers our notifications.", _check_hostport))
+    starttls: bool = field(default=False, metadata=_doc("Use STARTTLS with the relay."))
+    username: str = field(default="", metadata=_doc("Relay login; empty means no AUTH."))
+    password: str = field(default="", metadata=_doc(
+        "Relay password; prefer MAILGATE_OUTBOUND_PASSWORD."))
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = field(default="info", metadata=_doc(
+        "Log level: debug, info, warning or error.", _check_level))
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    addresses: tuple[str, ...]
+    language: str = ""
+    priority: str = "medium"
+
+
+SECTIONS: dict[str, type] = {
+    "site": SiteConfig,
+    "data": DataConfig,
+    "database": DatabaseConfig,
+    "smtp": SmtpConfig,
+    "lmtp": LmtpConfig,
+    "limits": LimitsConfig,
+    "ingest": IngestConfig,
+    "outbound": OutboundConfig,
+    "log": LogConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteConfig
+    data: DataConfig
+    database: DatabaseConfig
+    smtp: SmtpConfig
+    lmtp: LmtpConfig
+    limits: LimitsConfig
+    ingest: IngestConfig
+    outbound: OutboundConfig
+    log: LogConfig
+    queues: tuple[QueueConfig, ...]
+    path: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data.dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'mailgate.db'}"
+
+    def queue(self, name: str) -> QueueConfig | None:
+        return next((q for q in self.queues if q.name == name), None)
+
+
+def load_config(path: str | os.PathLike | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Read the config file (MAILGATE_CONFIG, else ./mailgate.toml) and the env overrides."""
+    environ = os.environ if environ is None else environ
+    path = Path(path or environ.get("MAILGATE_CONFIG") or DEFAULT_CONFIG_NAME)
+    try:
+        with open(path, "rb") as fh:
+            document = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (create one with `mailgate init DIR`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return build_config(document, environ, path)
+
+
+def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                 path: Path | None = None) -> Config:
+    """Validate a parsed TOML document plus env overrides into a Config."""
+    environ = {} if environ is None else environ
+    unknown = set(document) - set(SECTIONS) - {"queues"}
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
+    sections = {name: _build_section(name, cls, document.get(name, {}), environ)
+                for name, cls in SECTIONS.items()}
+    sections["site"] = _derive_site(sections["site"])
+    sections["data"] = _resolve_data_dir(sections["data"], path)
+    queues = _build_queues(document.get("queues"), sections["site"].domain)
+    config = Config(**sections, queues=queues, path=path)
+    _check_addresses_unique(config)
+    return config
+
+
+def _build_section(name: str, cls: type, table: Any, environ: Mapping[str, str]):
+    if not isinstance(table, dict):
+        raise ConfigError(f"{name}: expected a table [{name}]")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"{name}.{key}: unknown key")
+    values = {}
+    for key, spec in fields.items():
+        env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+        if env_name in environ:
+            value = _from_env(env_name, environ[env_name], spec.type)
+            where = env_name
+        elif key in table:
+            value = _from_toml(f"{name}.{key}", table[key], spec.type)
+            where = f"{name}.{key}"
+        else:
+            continue
+        check = spec.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+        values[key] = value
+    instance = cls(**values)
+    for key, spec in fields.items():
+        check = spec.metadata.get("check")
+        if key not in values and check and check(getattr(instance, key)):
+            raise ConfigError(f"{name}.{key}: {check(getattr(instance, key))}")
+    return instance
+
+
+def _from_toml(where: str, value: Any, type_name: str):
+    expected = {"str": str, "int": int, "bool": bool}[type_name]
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(f"{where}: expected {_type_word(type_name)}, got {value!r}")
+    return value
+
+
+def _from_env(where: str, raw: str, type_name: str):
+    if type_name == "int":
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {raw!r}") from None
+    if type_name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+    return raw
+
+
+def _type_word(type_name: str) -> str:
+    return {"str": "a string", "int": "an integer", "bool": "true or false"}[type_name]
+
+
+def _derive_site(site: SiteConfig) -> SiteConfig:
+    return dataclasses.replace(
+        site,
+        noreply_address=(site.noreply_address or f"noreply@{site.domain}").lower(),
+        bounce_address=(site.bounce_address or f"bounces@{site.domain}").lower(),
+        portal_url=site.portal_url.rstrip("/"),
+    )
+
+
+def _resolve_data_dir(data: DataConfig, path: Path | None) -> DataConfig:
+    directory = Path(data.dir).expanduser()
+    if not directory.is_absolute() and path is not None:
+        directory = path.parent / directory
+    return DataConfig(dir=str(directory.absolute()))
+
+
+def _build_queues(raw: Any, domain: str) -> tuple[QueueConfig, ...]:
+    if raw is None:
+        raw = [{"name": "support", "addresses": [f"support@{domain}"]}]
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("queues: expected at least one [[queues]] table")
+    queues, names = [], set()
+    for index, table in enumerate(raw):
+        where = f"queues[{index}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table")
+        queue = _build_queue(where, table)
+        if queue.name in names:
+            raise ConfigError(f"{where}.name: duplicate queue name {queue.name!r}")
+        names.add(queue.name)
+        queues.append(queue)
+    return tuple(queues)
+
+
+def _build_queue(where: str, table: dict) -> QueueConfig:
+    known = {"name", "addresses", "language", "priority"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key")
+    name = table.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"{where}.name: expected a name of letters, digits, '-', '_' or '.'")
+    addresses = table.get("addresses")
+    if (not isinstance(addresses, list) or not addresses
+            or not all(isinstance(a, str) for a in addresses)):
+        raise ConfigError(f"{where}.addresses: expected a list of mail addresses")
+    for address in addresses:
+        if not _is_address(address) or "+" in address.partition("@")[0]:
+            raise ConfigError(f"{where}.addresses: not a plain mail address: {address!r}")
+    language = table.get("language", "")
+    if not isinstance(language, str) or (language and not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language)):
+        raise ConfigError(f"{where}.language: expected a language code such as 'it' or 'pt_BR'")
+    priority = table.get("priority", "medium")
+    if priority not in PRIORITIES:
+        raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
+    return QueueConfig(name=name, addresses=tuple(a.lower() for a in addresses),
+                       language=language, priority=priority)
+
+
+def _check_addresses_unique(config: Config) -> None:
+    seen: dict[str, str] = {}
+    special = {config.site.noreply_address: "site.noreply_address",
+               config.site.bounce_address: "site.bounce_address"}
+    for queue in config.queues:
+        for address in queue.addresses:
+            if address in special:
+                raise ConfigError(f"queues: {address} is also {special[address]}")
+            if address in seen:
+                raise ConfigError(f"queues: {address} belongs to both {seen[address]!r} and {queue.name!r}")
+            seen[address] = queue.name

@@ -1,0 +1,1 @@
+"""Adapters that bring mail in: SMTP/LMTP server, pipe and file import."""

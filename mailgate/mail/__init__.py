@@ -1,0 +1,1 @@
+"""Pure mail logic: parsing, subjects, addresses. Nothing here does I/O."""

@@ -1,0 +1,58 @@
+"""The sample mailgate.toml written by `mailgate init`: every key, its default and
+what it does, generated from the config dataclasses so it cannot drift from them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+
+from mailgate.config import SECTIONS
+
+HEADER = """\
+# mailgate configuration.
+#
+# Every key is shown with its default. Any key can be overridden from the
+# environment as MAILGATE_<SECTION>_<KEY>, e.g. MAILGATE_SMTP_LISTEN=0.0.0.0:25
+# or MAILGATE_DATABASE_URL=postgresql+psycopg://mailgate@db/mailgate.
+# Check a change with `mailgate config check`.
+"""
+
+QUEUES = """\
+# Queues: each owns support addresses (plus-addresses such as
+# support+anything@ are recognised too). A mail to several of our addresses
+# makes one ticket, owned by the first queue in this list.
+#   name       short name used in commands and routing
+#   addresses  the support addresses of this queue
+#   language   language of the queue's mail, e.g. "it" (empty: detect per customer)
+#   priority   default priority of new tickets: low, medium or high
+[[queues]]
+name = "support"
+addresses = ["support@{domain}"]
+language = ""
+priority = "medium"
+"""
+
+
+def render_sample(domain: str, secret_key: str) -> str:
+    """The text of a complete, valid config for `domain`."""
+    overrides = {("site", "domain"): domain, ("site", "secret_key"): secret_key}
+    chunks = [HEADER]
+    for section, cls in SECTIONS.items():
+        lines = [f"[{section}]"]
+        for spec in dataclasses.fields(cls):
+            for doc_line in textwrap.wrap(spec.metadata["doc"], 76):
+                lines.append(f"# {doc_line}")
+            value = overrides.get((section, spec.name), spec.default)
+            lines.append(f"{spec.name} = {_toml_literal(value)}")
+        chunks.append("\n".join(lines) + "\n")
+    chunks.append(QUEUES.format(domain=domain))
+    return "\n".join(chunks)
+
+
+def _toml_literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

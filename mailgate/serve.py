@@ -1,0 +1,88 @@
+"""`mailgate serve`: the long-running process. It upgrades the database, then
+runs the SMTP and LMTP listeners on one event loop until SIGTERM or SIGINT,
+and finishes the mail in flight before it exits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+from mailgate.app import Ingestor
+from mailgate.config import Config
+from mailgate.errors import ConfigError, MailgateError
+from mailgate.ingest.batching import GroupCommitter
+from mailgate.ingest.smtp import IngestHandler, start_server
+from mailgate.mail.addresses import OurAddresses
+from storage.db import make_engine, upgrade
+
+log = logging.getLogger("mailgate.serve")
+SHUTDOWN_GRACE = 30.0
+
+
+def serve(config: Config) -> None:
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    ingestor = Ingestor(config, engine)
+    try:
+        asyncio.run(_run(config, ingestor))
+    finally:
+        engine.dispose()
+
+
+async def _run(config: Config, ingestor: Ingestor) -> None:
+    committer = GroupCommitter(ingestor, workers=config.ingest.workers,
+                               batch_size=config.ingest.batch_size)
+    committer.start()
+    servers: list[asyncio.AbstractServer] = []
+    loop = asyncio.get_running_loop()
+    try:
+        servers = await _start_listeners(config, committer)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload yet"))
+        await stop.wait()
+        log.info("stopping: no new connections; finishing the mail in flight")
+    finally:
+        for server in servers:
+            server.close()
+        await loop.run_in_executor(None, committer.wait_idle, SHUTDOWN_GRACE)
+        committer.close()
+        log.info("stopped")
+
+
+async def _start_listeners(config: Config, committer: GroupCommitter) -> list[asyncio.AbstractServer]:
+    ours = OurAddresses.from_config(config)
+    hostname = config.smtp.hostname or config.site.domain
+    tls = _tls_context(config)
+    servers = []
+    for protocol, listen in (("smtp", config.smtp.listen), ("lmtp", config.lmtp.listen)):
+        if not listen:
+            continue
+        handler = IngestHandler(ours, committer.submit, protocol=protocol, hostname=hostname,
+                                max_recipients=config.limits.max_recipients)
+        try:
+            servers.append(await start_server(handler, listen,
+                                              data_size_limit=config.limits.max_message_size,
+                                              tls_context=tls if protocol == "smtp" else None))
+        except OSError as exc:
+            for server in servers:
+                server.close()
+            raise MailgateError(f"cannot listen on {listen} ({protocol}): {exc.strerror or exc}") from None
+        log.info("%s listening on %s", protocol.upper(), listen)
+    if not servers:
+        log.warning("no listener configured (smtp.listen and lmtp.listen are empty)")
+    return servers
+
+
+def _tls_context(config: Config) -> ssl.SSLContext | None:
+    if not config.smtp.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.smtp.tls_cert, config.smtp.tls_key or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"smtp.tls_cert: cannot load {config.smtp.tls_cert}: {exc}") from None
+    return context

@@ -1,0 +1,1 @@
+"""Storage: database models, sessions, migrations, raw-mail and attachment store."""

@@ -1,0 +1,179 @@
+"""The database schema (SPEC §8) as typed SQLAlchemy 2 models."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(so.DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[str]: sa.JSON()}
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    address: so.Mapped[str] = so.mapped_column(sa.String(320), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    created_at: so.Mapped[datetime]
+
+
+class Ticket(Base):
+    """A ticket; its id is the number customers see in "[#123]"."""
+
+    __tablename__ = "tickets"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    subject: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)
+    priority: so.Mapped[str] = so.mapped_column(sa.String(8))
+    queue: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    category: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    subcategory: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    requester_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    assignee: so.Mapped[str | None] = so.mapped_column(sa.String(320), index=True)
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    tags: so.Mapped[list[str]] = so.mapped_column(default=list)
+    flags: so.Mapped[list[str]] = so.mapped_column(default=list)
+    created_at: so.Mapped[datetime]
+    updated_at: so.Mapped[datetime]
+    closed_at: so.Mapped[datetime | None]
+    first_response_due: so.Mapped[datetime | None] = so.mapped_column(index=True)
+    next_response_due: so.Mapped[datetime | None] = so.mapped_column(index=True)
+    rating: so.Mapped[int | None]
+    linked_ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
+
+    requester: so.Mapped[Contact | None] = so.relationship(lazy="joined")
+
+
+class Message(Base):
+    """One inbound or outbound mail of a ticket; rejected mail has no ticket."""
+
+    __tablename__ = "messages"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"), index=True)
+    direction: so.Mapped[str] = so.mapped_column(sa.String(3))          # "in" or "out"
+    visibility: so.Mapped[str] = so.mapped_column(sa.String(10))        # public/internal/automatic
+    author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("contacts.id"))
+    from_address: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    from_name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    to_addrs: so.Mapped[list[str]] = so.mapped_column(default=list)
+    cc_addrs: so.Mapped[list[str]] = so.mapped_column(default=list)
+    subject: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    date: so.Mapped[datetime | None]
+    date_offset: so.Mapped[int | None]                                   # minutes east of UTC
+    received_at: so.Mapped[datetime]
+    message_id: so.Mapped[str | None] = so.mapped_column(sa.String(500), index=True)
+    in_reply_to: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    refs: so.Mapped[str | None] = so.mapped_column(sa.Text)                # References, space separated
+    visible_text: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    html: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    raw_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    size: so.Mapped[int] = so.mapped_column(default=0)
+    source: so.Mapped[str] = so.mapped_column(sa.String(300))
+    action: so.Mapped[str] = so.mapped_column(sa.String(16))
+    matched_by: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    rule_hits: so.Mapped[list[str]] = so.mapped_column(default=list)
+    # Set on the first copy only, so the unique index catches a concurrent duplicate.
+    dedup_key: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    duplicate_of: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("messages.id"))
+
+    attachments: so.Mapped[list[Attachment]] = so.relationship(order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    message_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("messages.id"), index=True)
+    filename: so.Mapped[str] = so.mapped_column(sa.String(255))
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(255))
+    size: so.Mapped[int]
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    content_id: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    inline: so.Mapped[bool] = so.mapped_column(default=False)
+    stored: so.Mapped[bool] = so.mapped_column(default=True)
+
+
+class Outbox(Base):
+    """A notification waiting for, or done with, delivery (SPEC §6.4)."""
+
+    __tablename__ = "outbox"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"), index=True)
+    event: so.Mapped[str] = so.mapped_column(sa.String(32))
+    to_addr: so.Mapped[str] = so.mapped_column(sa.String(320))
+    subject: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)   # queued/sent/failed/skipped
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
+    message_id: so.Mapped[str | None] = so.mapped_column(sa.String(500), index=True)
+    reply_to: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    raw_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime]
+    sent_at: so.Mapped[datetime | None]
+
+
+class QuarantineEntry(Base):
+    """A message held back with a reason: it could not be processed (quarantined),
+    may not continue its ticket (rejected), or is a bounce we could not match."""
+
+    __tablename__ = "quarantine"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    created_at: so.Mapped[datetime]
+    updated_at: so.Mapped[datetime]
+    source: so.Mapped[str] = so.mapped_column(sa.String(300))
+    mail_from: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    rcpt_tos: so.Mapped[list[str]] = so.mapped_column(default=list)
+    raw_sha256: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    size: so.Mapped[int] = so.mapped_column(default=0)
+    message_id: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    from_address: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    subject: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    action: so.Mapped[str] = so.mapped_column(sa.String(16))
+    reason: so.Mapped[str] = so.mapped_column(sa.String(200), index=True)
+    detail: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)     # held/released/dropped
+    attempts: so.Mapped[int] = so.mapped_column(default=1)
+    ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
