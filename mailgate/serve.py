@@ -8,6 +8,7 @@ import asyncio
 import logging
 import signal
 import ssl
+from typing import Callable
 
 from mailgate.app import Ingestor
 from mailgate.config import Config
@@ -26,12 +27,23 @@ def serve(config: Config) -> None:
     upgrade(engine)
     ingestor = Ingestor(config, engine)
     try:
-        asyncio.run(_run(config, ingestor))
+        asyncio.run(_main(config, ingestor))
     finally:
         engine.dispose()
 
 
-async def _run(config: Config, ingestor: Ingestor) -> None:
+async def _main(config: Config, ingestor: Ingestor) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload yet"))
+    await run(config, ingestor, stop)
+
+
+async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
+              started: Callable[[], None] | None = None) -> None:
+    """Serve until `stop` is set, then finish the mail in flight."""
     committer = GroupCommitter(ingestor, workers=config.ingest.workers,
                                batch_size=config.ingest.batch_size)
     committer.start()
@@ -39,10 +51,8 @@ async def _run(config: Config, ingestor: Ingestor) -> None:
     loop = asyncio.get_running_loop()
     try:
         servers = await _start_listeners(config, committer)
-        stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload yet"))
+        if started:
+            started()
         await stop.wait()
         log.info("stopping: no new connections; finishing the mail in flight")
     finally:

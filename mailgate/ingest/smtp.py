@@ -74,10 +74,10 @@ class _ChunkedData:
                 raise ConnectionResetError("connection closed during DATA") from None
             self._reset_timeout()
             buf += chunk
-            if chunk.endswith(b".\r\n") and buf[-5:-3] == b"\r\n":
-                break                   # a line holding only "." ends the data
-            if limit and not too_big and len(buf) - body_start > limit:
-                too_big = True
+            ended = chunk.endswith(b".\r\n") and buf[-5:-3] == b"\r\n"   # a line of just "."
+            too_big = too_big or bool(limit) and len(buf) - body_start - 3 * ended > limit
+            if ended:
+                break
             if too_big:
                 del buf[:-5]            # keep only what the end test needs
         if too_big:
