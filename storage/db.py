@@ -14,8 +14,6 @@ from typing import Iterator
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 import sqlalchemy.orm as so
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from mailgate.errors import StorageUnavailable
 
@@ -83,6 +81,8 @@ def reading(engine: sa.Engine) -> Iterator[so.Session]:
 def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration. Safe when several processes
     start together: the migration takes a lock first (see migrations/env.py)."""
+    from alembic import command
+
     path = sqlite_path(engine)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,9 @@ def sqlite_path(engine: sa.Engine) -> Path | None:
     return Path(database)
 
 
-def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> AlembicConfig:
+def alembic_config(connection: sa.Connection | None = None, url: str | None = None):
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url:

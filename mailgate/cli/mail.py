@@ -13,7 +13,6 @@ import click
 from mailgate.cli import Context, cli, echo_json, iso, pass_context
 from mailgate.domain import Inbound, Outcome
 from mailgate.errors import MailgateError
-from mailgate.ingest import pipe
 
 PROGRESS_MIN = 5     # a progress bar only for imports longer than this
 
@@ -38,6 +37,8 @@ def ingest(ctx: Context, files, mbox, maildir, recipient, sender, as_json) -> No
     if ctx.config.log.level == "info":
         # One log line per message would drown the summary and the progress bar.
         logging.getLogger("mailgate.ingest").setLevel(logging.WARNING)
+    from mailgate.ingest import pipe
+
     count, items = _items(files, mbox, maildir)
     rcpt = tuple(recipient) or tuple(filter(None, [os.environ.get("ORIGINAL_RECIPIENT")]))
     from storage.db import upgrade
@@ -64,6 +65,8 @@ def ingest(ctx: Context, files, mbox, maildir, recipient, sender, as_json) -> No
 
 
 def _items(files, mbox, maildir):
+    from mailgate.ingest import pipe
+
     if mbox:
         return pipe.from_mbox(mbox)
     if maildir:

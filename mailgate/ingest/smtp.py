@@ -115,8 +115,10 @@ class IngestHandler:
         return replies.RCPT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # aiosmtpd reports the null reverse-path (bounces, auto-replies) as "<>".
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         inbound = Inbound(raw=envelope.original_content, source=self.protocol,
-                          received_at=datetime.now(timezone.utc), mail_from=envelope.mail_from,
+                          received_at=datetime.now(timezone.utc), mail_from=mail_from,
                           rcpt_tos=tuple(envelope.rcpt_tos))
         outcome = await self.submit(inbound)
         status = replies.ERR_451 if outcome.temporary_failure else replies.DELIVERED

@@ -43,9 +43,10 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     if msg is None:
         raise ParseError("parse_error:empty")
     headers = _headers(msg)
-    from_name, from_addr = _first_address(msg, "from")
-    html_raw = "\n".join(parser.text_html) or None
-    text = _clean("\n\n".join(p.replace("\r\n", "\n").strip("\n") for p in parser.text_plain))
+    from_name, from_addr = _first_address(headers, "from")
+    html_raw = _repaired("\n".join(parser.text_html), msg, "html") or None
+    text = _repaired("\n\n".join(p.replace("\r\n", "\n").strip("\n") for p in parser.text_plain),
+                     msg, "plain")
     if not text.strip() and html_raw:
         text = htmlbody.to_text(html_raw)
     html = _clean(htmlbody.sanitise(html_raw)) if html_raw else None
@@ -55,9 +56,9 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     parsed = dict(
         message_id=_first_id(headers.get("message-id", ("",))[0]),
         from_addr=from_addr, from_name=from_name,
-        reply_to=tuple(a for _, a in _addresses(msg, "reply-to")),
-        to=tuple(a for _, a in _addresses(msg, "to")),
-        cc=tuple(a for _, a in _addresses(msg, "cc")),
+        reply_to=tuple(a for _, a in _addresses(headers, "reply-to")),
+        to=tuple(a for _, a in _addresses(headers, "to")),
+        cc=tuple(a for _, a in _addresses(headers, "cc")),
         subject=subject,
         date=_date(date_raw),
         in_reply_to=tuple(_MSGID.findall(headers.get("in-reply-to", ("",))[0]))[:10],
@@ -72,10 +73,25 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
 def _headers(msg: Message) -> dict[str, tuple[str, ...]]:
     """Every header, lowercased name -> unfolded raw values (encoded words kept)."""
     out: dict[str, list[str]] = {}
-    for name, value in msg.items():
+    for name, value in msg.raw_items():
         value = charsets.repair_8bit(str(value))
         out.setdefault(name.lower(), []).append(_clean(_WS.sub(" ", value).strip()))
     return {name: tuple(values) for name, values in out.items()}
+
+
+def _repaired(text: str, msg: Message, subtype: str) -> str:
+    """Body text again from the part bytes when the charset was missing or
+    wrong and decoding left U+FFFD marks (8-bit Latin-1 or KOI8-R without a
+    charset parameter, say)."""
+    if "\ufffd" in text:
+        parts = [charsets.decode_bytes(part.get_payload(decode=True) or b"", part.get_content_charset())
+                 for part in msg.walk()
+                 if part.get_content_type() == f"text/{subtype}" and not part.get_filename()
+                 and part.get_content_disposition() != "attachment"]
+        repaired = "\n\n".join(p.replace("\r\n", "\n").strip("\n") for p in parts)
+        if repaired.count("\ufffd") < text.count("\ufffd"):
+            text = repaired
+    return _clean(text)
 
 
 def _decode(value: str) -> str:
@@ -90,10 +106,9 @@ def _decode(value: str) -> str:
                    for chunk, charset in chunks)
 
 
-def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+def _addresses(headers: dict[str, tuple[str, ...]], name: str) -> list[tuple[str, str]]:
     found = []
-    for value in msg.get_all(name, []):
-        value = charsets.repair_8bit(str(value))
+    for value in headers.get(name, ()):
         for display, address in get_addresses(value, decode_names=True):
             address = _clean(address).strip().lower()
             if "@" in address:
@@ -101,8 +116,8 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     return found
 
 
-def _first_address(msg: Message, name: str) -> tuple[str, str | None]:
-    found = _addresses(msg, name)
+def _first_address(headers: dict[str, tuple[str, ...]], name: str) -> tuple[str, str | None]:
+    found = _addresses(headers, name)
     return found[0] if found else ("", None)
 
 
