@@ -182,7 +182,9 @@ class Ingestor:
                 quarantine.release(session, inbound.quarantine_id, ticket_id=number, now=now)
         else:
             number = decision.ticket
-            self._hold(session, prepared, decision, now)
+            if self._hold(session, prepared, decision, now) is None:
+                return Outcome(inbound.source, parsed.message_id if parsed else None, DUPLICATE,
+                               number, "duplicate")
         return Outcome(inbound.source, parsed.message_id if parsed else None, decision.action,
                        number, decision.reason)
 
@@ -218,14 +220,19 @@ class Ingestor:
             tickets.add_attachments(session, row, parsed.attachments)
         return number
 
-    def _hold(self, session: so.Session, prepared: Prepared, decision: Decision, now: datetime) -> None:
+    def _hold(self, session: so.Session, prepared: Prepared, decision: Decision,
+              now: datetime) -> int | None:
+        """Record a held message; None when the same bytes are already held for
+        the same reason (the sender delivered it again)."""
         inbound, parsed = prepared.inbound, prepared.parsed
         if inbound.quarantine_id:
             quarantine.held_again(session, inbound.quarantine_id, action=decision.action,
                                   reason=decision.reason, detail=prepared.detail,
                                   ticket_id=decision.ticket, now=now)
-            return
-        quarantine.add(
+            return inbound.quarantine_id
+        if quarantine.held_copy(session, prepared.raw_sha256, decision.reason):
+            return None
+        return quarantine.add(
             session, created_at=now, source=inbound.source[:300], mail_from=inbound.mail_from,
             rcpt_tos=list(inbound.rcpt_tos), raw_sha256=prepared.raw_sha256, size=len(inbound.raw),
             message_id=parsed.message_id if parsed else None,

@@ -20,6 +20,15 @@ def add(session: so.Session, **values) -> int:
     return session.execute(table.insert().values(**values).returning(table.c.id)).scalar_one()
 
 
+def held_copy(session: so.Session, raw_sha256: str, reason: str) -> int | None:
+    """A held entry for the same bytes and reason: a re-delivery, not a new case."""
+    return session.execute(
+        sa.select(QuarantineEntry.id).where(QuarantineEntry.raw_sha256 == raw_sha256,
+                                            QuarantineEntry.reason == reason,
+                                            QuarantineEntry.status == HELD).limit(1)
+    ).scalar()
+
+
 def held_again(session: so.Session, entry_id: int, *, action: str, reason: str, detail: str,
                ticket_id: int | None, now: datetime) -> None:
     """A retried entry that failed again keeps its id; the attempt is counted."""

@@ -92,12 +92,13 @@ def config_file(tmp_path, database_url) -> Path:
 
 
 @pytest.fixture
-def start_mailgate(config_file):
+def start_mailgate(request):
     """Start `mailgate serve` (env overrides allowed); stopped and checked at teardown."""
     started: list[MailgateServer] = []
 
     def start(env: dict | None = None, config_path: Path | None = None) -> MailgateServer:
-        server = MailgateServer(config_path or config_file, env or {}).start()
+        config_path = config_path or request.getfixturevalue("config_file")
+        server = MailgateServer(config_path, env or {}).start()
         started.append(server)
         return server
 
@@ -115,10 +116,8 @@ def mailgate_server(start_mailgate) -> MailgateServer:
 
 @pytest.fixture
 def postfix(mailgate_server):
-    if os.geteuid() != 0:
-        pytest.skip("Postfix's master process must be started as root")
-    if not shutil.which("postfix") and not os.path.exists("/usr/sbin/postfix"):
-        pytest.skip("needs Postfix installed; `make test` installs it")
+    if PostfixServer.unavailable():
+        pytest.skip(PostfixServer.unavailable())
     server = PostfixServer("example.com", mailgate_server.lmtp_port).start()
     yield server
     server.stop()

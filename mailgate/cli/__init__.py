@@ -92,6 +92,8 @@ def setup_logging(level: str) -> None:
     root.setLevel(level.upper())
     # aiosmtpd logs every SMTP command at INFO; only show that when debugging.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # mail-parser warns about every MIME subtype it does not render ("mixed", "report").
+    logging.getLogger("mailparser").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 

@@ -42,18 +42,22 @@ def from_stdin() -> Iterator[Item]:
 def from_mbox(path: str) -> tuple[int, Iterator[Item]]:
     box = mailbox.mbox(path, create=False)
     keys = box.keys()
-    return len(keys), (_box_item(box, f"{path}#{n}", key) for n, key in enumerate(keys, 1))
+    return len(keys), _box_items(box, keys, lambda n, key: f"{path}#{n}")
 
 
 def from_maildir(path: str) -> tuple[int, Iterator[Item]]:
     box = mailbox.Maildir(path, factory=None, create=False)
     keys = sorted(box.keys())
-    return len(keys), (_box_item(box, f"{path}#{key}", key) for key in keys)
+    return len(keys), _box_items(box, keys, lambda n, key: f"{path}#{key}")
 
 
-def _box_item(box: mailbox.Mailbox, source: str, key: str) -> Item:
-    data = box.get_bytes(key)
-    return Item(source, lambda: len(data), lambda: data)
+def _box_items(box: mailbox.Mailbox, keys: list[str], name) -> Iterator[Item]:
+    try:
+        for n, key in enumerate(keys, 1):
+            data = box.get_bytes(key)
+            yield Item(name(n, key), lambda d=data: len(d), lambda d=data: d)
+    finally:
+        box.close()
 
 
 def _read_file(path: str) -> bytes:

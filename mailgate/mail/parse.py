@@ -1,5 +1,5 @@
 """Raw bytes -> ParsedMail: mail-parser for the MIME structure, bodies and
-attachments; header decoding with repair of the broken charsets real mail has."""
+attachments; our own header decoding, which repairs broken charsets."""
 
 from __future__ import annotations
 
@@ -7,22 +7,19 @@ import base64
 import hashlib
 import mimetypes
 import re
-from email.header import decode_header
 from email.message import Message
-from email.utils import parsedate_to_datetime
-from datetime import timezone
+from email.parser import HeaderParser
 
 import mailparser
-from mailparser.utils import get_addresses
 from pathvalidate import sanitize_filename
 
 from mailgate.domain import AttachmentPart, ParsedMail
-from mailgate.mail import charsets, html as htmlbody
+from mailgate.mail import charsets, headers as hdr, html as htmlbody
 
-_MSGID = re.compile(r"<[^<>\s]{1,500}>")
 _MAX_REFERENCES = 100
 _GENERATED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")   # mail-parser's name for unnamed parts
-_WS = re.compile(r"\s+")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+_CID_FILENAME = re.compile(r"^([^@/\\]+\.[A-Za-z0-9]{1,5})@")  # Outlook: "image001.png@01D…"
 
 
 class ParseError(Exception):
@@ -42,41 +39,33 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     msg = parser.message
     if msg is None:
         raise ParseError("parse_error:empty")
-    headers = _headers(msg)
-    from_name, from_addr = _first_address(headers, "from")
+    headers = hdr.raw_headers(msg)
+    from_name, from_addr = hdr.sender(headers)
     html_raw = _repaired("\n".join(parser.text_html), msg, "html") or None
-    text = _repaired("\n\n".join(p.replace("\r\n", "\n").strip("\n") for p in parser.text_plain),
-                     msg, "plain")
+    text = _repaired("\n\n".join(_lf(p) for p in parser.text_plain), msg, "plain")
     if not text.strip() and html_raw:
         text = htmlbody.to_text(html_raw)
-    html = _clean(htmlbody.sanitise(html_raw)) if html_raw else None
+    html = hdr.clean(htmlbody.sanitise(html_raw)) if html_raw else None
     attachments = tuple(_attachments(parser.attachments, max_attachment_size))
-    subject = _one_line(_decode(headers.get("subject", ("",))[0]))
-    date_raw = headers.get("date", ("",))[0]
-    parsed = dict(
-        message_id=_first_id(headers.get("message-id", ("",))[0]),
+    subject = hdr.text(hdr.first(headers, "subject"))
+    date_raw = hdr.first(headers, "date")
+    return ParsedMail(
+        message_id=hdr.first_id(hdr.first(headers, "message-id")),
         from_addr=from_addr, from_name=from_name,
-        reply_to=tuple(a for _, a in _addresses(headers, "reply-to")),
-        to=tuple(a for _, a in _addresses(headers, "to")),
-        cc=tuple(a for _, a in _addresses(headers, "cc")),
-        subject=subject,
-        date=_date(date_raw),
-        in_reply_to=tuple(_MSGID.findall(headers.get("in-reply-to", ("",))[0]))[:10],
-        references=tuple(_MSGID.findall(" ".join(headers.get("references", ()))))[-_MAX_REFERENCES:],
+        reply_to=tuple(a for _, a in hdr.addresses(headers, "reply-to")),
+        to=tuple(a for _, a in hdr.addresses(headers, "to")),
+        cc=tuple(a for _, a in hdr.addresses(headers, "cc")),
+        subject=subject, date=hdr.date(date_raw),
+        in_reply_to=tuple(hdr.MSGID.findall(hdr.first(headers, "in-reply-to")))[:10],
+        references=tuple(hdr.MSGID.findall(" ".join(headers.get("references", ()))))[-_MAX_REFERENCES:],
         text=text, html=html, attachments=attachments, headers=headers,
         defects=tuple(sorted(parser.defects_categories)),
+        content_digest=_content_digest(subject, from_addr, date_raw, text, html, attachments),
     )
-    digest = _content_digest(subject, from_addr, date_raw, text, html, attachments)
-    return ParsedMail(**parsed, content_digest=digest)
 
 
-def _headers(msg: Message) -> dict[str, tuple[str, ...]]:
-    """Every header, lowercased name -> unfolded raw values (encoded words kept)."""
-    out: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():
-        value = charsets.repair_8bit(str(value))
-        out.setdefault(name.lower(), []).append(_clean(_WS.sub(" ", value).strip()))
-    return {name: tuple(values) for name, values in out.items()}
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").strip("\n")
 
 
 def _repaired(text: str, msg: Message, subtype: str) -> str:
@@ -88,59 +77,10 @@ def _repaired(text: str, msg: Message, subtype: str) -> str:
                  for part in msg.walk()
                  if part.get_content_type() == f"text/{subtype}" and not part.get_filename()
                  and part.get_content_disposition() != "attachment"]
-        repaired = "\n\n".join(p.replace("\r\n", "\n").strip("\n") for p in parts)
+        repaired = "\n\n".join(_lf(p) for p in parts)
         if repaired.count("\ufffd") < text.count("\ufffd"):
             text = repaired
-    return _clean(text)
-
-
-def _decode(value: str) -> str:
-    """RFC 2047 encoded words -> text; unknown or lying charsets are repaired."""
-    if "=?" not in value:
-        return value
-    try:
-        chunks = decode_header(value)
-    except (ValueError, IndexError):
-        return value
-    return "".join(chunk if isinstance(chunk, str) else charsets.decode_bytes(chunk, charset)
-                   for chunk, charset in chunks)
-
-
-def _addresses(headers: dict[str, tuple[str, ...]], name: str) -> list[tuple[str, str]]:
-    found = []
-    for value in headers.get(name, ()):
-        for display, address in get_addresses(value, decode_names=True):
-            address = _clean(address).strip().lower()
-            if "@" in address:
-                found.append((_one_line(_clean(display)), address))
-    return found
-
-
-def _first_address(headers: dict[str, tuple[str, ...]], name: str) -> tuple[str, str | None]:
-    found = _addresses(headers, name)
-    return found[0] if found else ("", None)
-
-
-def _first_id(value: str) -> str | None:
-    match = _MSGID.search(value)
-    if match:
-        return match.group(0)
-    value = value.strip()
-    if value and " " not in value and len(value) <= 498:
-        return f"<{value}>"
-    return None
-
-
-def _date(value: str):
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed.tzinfo is None:        # "-0000": time is UTC, zone unknown (RFC 5322 §3.3)
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed if 1970 <= parsed.year <= 9999 else None
+    return hdr.clean(text)
 
 
 def _attachments(found: list[dict], max_size: int):
@@ -149,36 +89,43 @@ def _attachments(found: list[dict], max_size: int):
         content_type = (item.get("mail_content_type") or "application/octet-stream").lower()
         content_id = (item.get("content-id") or "").strip().strip("<>") or None
         disposition = (item.get("content-disposition") or "").lower()
-        name = _safe_filename(item.get("filename") or "", disposition, content_id,
-                              content_type, index)
-        sha = hashlib.sha256(payload).hexdigest()
+        name = _filename(item.get("filename") or "", disposition, content_id, content_type, payload)
         keep = len(payload) <= max_size
         yield AttachmentPart(
-            filename=name, content_type=content_type, size=len(payload), sha256=sha,
+            filename=name or f"attachment-{index}{mimetypes.guess_extension(content_type) or '.bin'}",
+            content_type=content_type, size=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
             content_id=content_id, inline=bool(content_id) and not disposition.startswith("attachment"),
             payload=payload if keep else None, stored=keep)
 
 
 def _payload(item: dict) -> bytes:
     payload = item.get("payload") or ""
-    if item.get("binary"):
-        return base64.b64decode(payload, validate=False)
-    return payload.encode("utf-8", "surrogateescape")
+    if not item.get("binary"):
+        return payload.encode("utf-8", "surrogateescape")
+    try:
+        return base64.b64decode(payload)
+    except ValueError:
+        # Truncated or badly padded base64, as broken senders write it: keep
+        # every complete quantum instead of losing the attachment.
+        data = _NOT_BASE64.sub("", payload)
+        return base64.b64decode(data[: len(data) - len(data) % 4])
 
 
-def _safe_filename(name: str, disposition: str, content_id: str | None,
-                   content_type: str, index: int) -> str:
-    """A name safe on every file system and in a download header; never a path."""
+def _filename(name: str, disposition: str, content_id: str | None, content_type: str,
+              payload: bytes) -> str:
+    """A name safe on every file system and in a download header; never a path.
+    Unnamed parts are named from what they hold where possible."""
     if content_id and name.strip("<>") == content_id or (
             _GENERATED_NAME.fullmatch(name) and "name" not in disposition):
         name = ""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = sanitize_filename(_one_line(name), replacement_text="_", platform="universal",
-                             max_len=200).lstrip(". ")
-    if not name:
-        extension = mimetypes.guess_extension(content_type) or ".bin"
-        name = f"attachment-{index}{extension}"
-    return name
+    if not name and content_id:
+        match = _CID_FILENAME.match(content_id)
+        name = match.group(1) if match else ""
+    if not name and content_type == "message/rfc822":
+        subject = hdr.text(HeaderParser().parsestr(payload.decode("utf-8", "replace")).get("subject", ""))
+        name = f"{subject}.eml" if subject else ""
+    name = hdr.text(name).replace("\\", "/").rsplit("/", 1)[-1]
+    return sanitize_filename(name, replacement_text="_", platform="universal", max_len=200).lstrip(". ")
 
 
 def _content_digest(subject, from_addr, date_raw, text, html, attachments) -> str:
@@ -191,18 +138,3 @@ def _content_digest(subject, from_addr, date_raw, text, html, attachments) -> st
     for attachment in attachments:
         digest.update(attachment.sha256.encode())
     return digest.hexdigest()
-
-
-def _one_line(value: str) -> str:
-    return _WS.sub(" ", value).strip()
-
-
-def _clean(value: str) -> str:
-    """Text every database accepts: no NUL, no lone surrogates."""
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
