@@ -46,6 +46,7 @@ class Prepared:
     failure: str | None = None        # quarantine reason when parsing failed
     detail: str = ""
     unavailable: str | None = None    # the raw store could not be written
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Ingestor:
             parsed = self._store_attachments(parsed)
         except StorageUnavailable as exc:
             return Prepared(inbound, sha, unavailable=str(exc))
-        return Prepared(inbound, sha, parsed)
+        return Prepared(inbound, sha, parsed, dedup_key=matching.dedup_key(parsed, inbound))
 
     def _store_attachments(self, parsed: ParsedMail) -> ParsedMail:
         stored = []
@@ -141,7 +142,7 @@ class Ingestor:
         if prepared.failure:
             decision = Decision(QUARANTINED, reason=prepared.failure, rule_hits=(prepared.failure,))
         else:
-            decision = self.decide(session, prepared.inbound, prepared.parsed)
+            decision = self.decide(session, prepared.inbound, prepared.parsed, prepared.dedup_key)
         outcome = self._record(session, prepared, decision, now)
         log.info("%s %s from %s: %s%s%s", prepared.inbound.source, _msgid(prepared),
                  prepared.parsed.from_addr if prepared.parsed else prepared.inbound.mail_from,
@@ -149,11 +150,14 @@ class Ingestor:
                  f" ({decision.reason})" if decision.reason else "")
         return outcome
 
-    def decide(self, session: so.Session | None, inbound: Inbound, parsed: ParsedMail) -> Decision:
+    def decide(self, session: so.Session | None, inbound: Inbound, parsed: ParsedMail,
+               dedup_key: str | None = None) -> Decision:
         """Stages 4-6: gather what the database knows (read only), match, decide."""
         recipients, source = self.recipients(inbound, parsed)
-        candidates = self._gather(session, inbound, parsed) if session is not None else Candidates(
-            tag_number=find_tag(self.config.site.subject_tag, parsed.subject))
+        if session is None:
+            candidates = Candidates(tag_number=find_tag(self.config.site.subject_tag, parsed.subject))
+        else:
+            candidates = self._gather(session, parsed, dedup_key or matching.dedup_key(parsed, inbound))
         return decide(self.config, inbound, parsed, recipients, source, candidates)
 
     def recipients(self, inbound: Inbound, parsed: ParsedMail) -> tuple[list[Recipient], str]:
@@ -162,8 +166,8 @@ class Ingestor:
             headers.get("delivered-to", ()), headers.get("x-original-to", ()),
             parsed.to + parsed.cc))
 
-    def _gather(self, session: so.Session, inbound: Inbound, parsed: ParsedMail) -> Candidates:
-        duplicate = tickets.find_duplicate(session, matching.dedup_key(parsed, inbound))
+    def _gather(self, session: so.Session, parsed: ParsedMail, dedup_key: str) -> Candidates:
+        duplicate = tickets.find_duplicate(session, dedup_key)
         if duplicate:
             return Candidates(duplicate_of=duplicate[0], duplicate_ticket=duplicate[1])
         tag_number = find_tag(self.config.site.subject_tag, parsed.subject)
@@ -213,7 +217,7 @@ class Ingestor:
             language=parsed.language, raw_sha256=prepared.raw_sha256, size=len(inbound.raw),
             source=inbound.source[:300], action=decision.action, matched_by=decision.matched_by,
             rule_hits=list(decision.rule_hits),
-            dedup_key=None if duplicate else matching.dedup_key(parsed, inbound),
+            dedup_key=None if duplicate else prepared.dedup_key,
             duplicate_of=decision.duplicate_of,
         )
         if not duplicate:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import threading
 from pathlib import Path
 
 from mailgate.errors import StorageUnavailable
@@ -18,7 +18,9 @@ from mailgate.errors import StorageUnavailable
 class FileStore:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self._tmp = self.root / "tmp"
+        self._root = str(root)              # plain strings: put() is on the ingest hot path
+        self._tmp = os.path.join(self._root, "tmp")
+        self._ready_dirs: set[str] = set()
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -26,22 +28,28 @@ class FileStore:
     def put(self, data: bytes, sha256: str | None = None) -> str:
         """Store `data` durably and return its SHA-256 (hex)."""
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
-        final = self.path(sha256)
+        directory = os.path.join(self._root, sha256[:2])
+        final = os.path.join(directory, sha256)
         try:
-            if final.exists():
+            if os.path.exists(final):
                 return sha256
-            self._ensure_dir(final.parent)
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
+            self._ensure_dir(directory)
+            # Unique per process and thread; cheaper than mkstemp's random names.
+            tmp_name = os.path.join(self._tmp, f"{sha256}.{os.getpid()}.{threading.get_ident()}")
+            fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
                 os.replace(tmp_name, final)
             except BaseException:
                 _unlink_quietly(tmp_name)
                 raise
-            _fsync_dir(final.parent)
+            _fsync_dir(directory)
         except OSError as exc:
             raise StorageUnavailable(f"cannot store file in {self.root}: {exc.strerror or exc}") from exc
         return sha256
@@ -59,16 +67,17 @@ class FileStore:
             return False
         return True
 
-    def _ensure_dir(self, directory: Path) -> None:
-        if not self._tmp.is_dir():
-            self._tmp.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(self.root)
-        if not directory.is_dir():
-            directory.mkdir(exist_ok=True)
-            _fsync_dir(self.root)     # the new directory entry must be durable too
+    def _ensure_dir(self, directory: str) -> None:
+        if directory in self._ready_dirs:
+            return
+        for path in (self._tmp, directory):
+            if not os.path.isdir(path):
+                os.makedirs(path, exist_ok=True)
+                _fsync_dir(self._root)      # the new directory entry must be durable too
+        self._ready_dirs.add(directory)
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

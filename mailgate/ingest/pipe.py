@@ -77,19 +77,36 @@ def run(ingestor: Ingestor, items: Iterable[Item], *, rcpt_tos: tuple[str, ...],
     batch_size, status = ingestor.config.ingest.batch_size, 0
     items = iter(items)
     with ThreadPoolExecutor(ingestor.config.ingest.workers) as pool:
-        while batch := list(islice(items, batch_size)):
-            inbounds = []
-            for item in batch:
-                if item.size() > limit:
-                    report(Outcome(item.source, None, REJECTED, reason="too_big"))
-                    status = status or EX_DATAERR
-                    continue
-                inbounds.append(Inbound(raw=item.read(), source=item.source,
-                                        received_at=datetime.now(timezone.utc),
-                                        mail_from=mail_from, rcpt_tos=rcpt_tos))
-            outcomes = ingestor.commit(list(pool.map(ingestor.prepare, inbounds)))
+        # While one batch commits, the workers already store and parse the next.
+        pending = _prepare_next(pool, ingestor, items, batch_size, limit, rcpt_tos, mail_from)
+        while pending:
+            refused, futures = pending
+            pending = _prepare_next(pool, ingestor, items, batch_size, limit, rcpt_tos, mail_from)
+            for outcome in refused:
+                report(outcome)
+                status = status or EX_DATAERR
+            outcomes = ingestor.commit([future.result() for future in futures])
             for outcome in outcomes:
                 report(outcome)
-                if outcome.temporary_failure:
-                    return EX_TEMPFAIL
+            if any(outcome.temporary_failure for outcome in outcomes):
+                for future in pending[1] if pending else ():
+                    future.cancel()
+                return EX_TEMPFAIL
     return status
+
+
+def _prepare_next(pool, ingestor: Ingestor, items: Iterator[Item], batch_size: int, limit: int,
+                  rcpt_tos: tuple[str, ...], mail_from: str | None):
+    """Start preparing the next batch: (outcomes of refused items, futures)."""
+    batch = list(islice(items, batch_size))
+    if not batch:
+        return None
+    refused, futures = [], []
+    for item in batch:
+        if item.size() > limit:
+            refused.append(Outcome(item.source, None, REJECTED, reason="too_big"))
+            continue
+        inbound = Inbound(raw=item.read(), source=item.source, received_at=datetime.now(timezone.utc),
+                          mail_from=mail_from, rcpt_tos=rcpt_tos)
+        futures.append(pool.submit(ingestor.prepare, inbound))
+    return refused, futures

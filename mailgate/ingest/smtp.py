@@ -14,6 +14,8 @@ import logging
 import re
 import ssl
 from datetime import datetime, timezone
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from email.utils import format_datetime
 from typing import Awaitable, Callable
 
@@ -30,8 +32,9 @@ Submit = Callable[[Inbound], Awaitable[Outcome]]
 _UNSAFE_TRACE = re.compile(r"[^\x21-\x7e]|[()<>;\\]")
 
 
-class _ChunkedData:
-    """smtp_DATA for aiosmtpd's SMTP class that reads the stream in chunks."""
+class _Faster:
+    """aiosmtpd's SMTP with DATA read in chunks, and addresses parsed without
+    building a class on every MAIL and RCPT."""
 
     # Also the StreamReader buffer: commands longer than this get "500 Command
     # line too long"; DATA is read in pieces of up to this size.
@@ -84,12 +87,29 @@ class _ChunkedData:
             return None
         return bytes(memoryview(buf)[:-3]).replace(b"\r\n.", b"\r\n")
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd 1.4 defines a typing.Protocol class inside this method, which
+        # costs about 40 µs per call; the parsing below is the same.
+        if not arg:
+            return "", ""
+        try:
+            if arg.lstrip().startswith("<"):
+                address, rest = get_angle_addr(arg)
+            else:
+                address, rest = get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        addr = address.addr_spec
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
-class MailgateSMTP(_ChunkedData, SMTP):
+
+class MailgateSMTP(_Faster, SMTP):
     pass
 
 
-class MailgateLMTP(_ChunkedData, LMTP):
+class MailgateLMTP(_Faster, LMTP):
     pass
 
 

@@ -26,9 +26,13 @@ _SYSTEM_SENDER = re.compile(r"^\s*(mailer-daemon|postmaster)\s*(?:\((.*)\))?\s*$
 def raw_headers(msg: Message) -> Headers:
     """Every header, lowercased name -> unfolded values, encoded words kept."""
     out: dict[str, list[str]] = {}
-    hint = _body_charset(msg)
+    hint: list[str | None] = []          # the body charset, looked up only if needed
     for name, value in msg.raw_items():
-        value = _FOLD.sub("", charsets.repair_8bit(str(value), hint))
+        value = str(value)
+        if not value.isascii():
+            hint = hint or [_body_charset(msg)]
+            value = charsets.repair_8bit(value, hint[0])
+        value = _FOLD.sub("", value)
         out.setdefault(name.lower(), []).append(clean(value.strip()))
     return {name: tuple(values) for name, values in out.items()}
 
@@ -63,22 +67,20 @@ def decode(value: str) -> str:
                          for chunk, charset in chunks))
 
 
-def addresses(headers: Headers, name: str) -> list[tuple[str, str]]:
-    """(display name, bare lowercased address) of every mailbox in the field."""
+def addresses(headers: Headers, name: str, parsed: list | None = None) -> list[tuple[str, str]]:
+    """(display name, bare lowercased address) of every mailbox in the field.
+    `parsed` is mail-parser's reading of the field, reused when it found any."""
     found = []
-    for value in headers.get(name, ()):
-        parsed = [(n, a) for n, a in get_addresses(value, decode_names=True) if "@" in a]
-        if not parsed:
-            parsed = _recover(value)
-        for display, address in parsed:
-            found.append((text(clean(display)), clean(address).strip().lower()))
-    return found
+    for value in headers.get(name, ()) if not parsed else ():
+        found += [(n, a) for n, a in get_addresses(value, decode_names=True) if "@" in a] or _recover(value)
+    return [(text(clean(display)), clean(address).strip().lower())
+            for display, address in (parsed or found) if "@" in address]
 
 
-def sender(headers: Headers) -> tuple[str, str | None]:
+def sender(headers: Headers, parsed_from: list | None = None) -> tuple[str, str | None]:
     """Who wrote the mail: From, or when it has no usable address (Outlook
     writes `From: "Name" <>`), Sender, Reply-To, then Return-Path."""
-    from_field = addresses(headers, "from")
+    from_field = addresses(headers, "from", parsed_from)
     if from_field:
         return from_field[0]
     system = _SYSTEM_SENDER.match(first(headers, "from"))

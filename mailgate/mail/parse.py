@@ -4,6 +4,7 @@ attachments; our own header decoding, which repairs broken charsets."""
 from __future__ import annotations
 
 import base64
+import email
 import hashlib
 import mimetypes
 import re
@@ -33,14 +34,17 @@ class ParseError(Exception):
 def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     """Parse one message. Raises ParseError for what no reading can repair."""
     try:
-        parser = mailparser.parse_from_bytes(raw)
-    except mailparser.exceptions.MailParserRecursionError:
+        msg = email.message_from_bytes(raw)        # compat32, as mail-parser builds it
+        headers = hdr.raw_headers(msg)
+        # mail-parser parses every Received header eagerly, at about 70 µs each
+        # (a mail through a few relays has five to ten); nothing here needs
+        # them parsed, and the raw mail keeps them.
+        del msg["received"]
+        parser = mailparser.MailParser(msg)
+    except (RecursionError, mailparser.exceptions.MailParserRecursionError):
         raise ParseError("parse_error:nesting_too_deep") from None
-    msg = parser.message
-    if msg is None:
-        raise ParseError("parse_error:empty")
-    headers = hdr.raw_headers(msg)
-    from_name, from_addr = hdr.sender(headers)
+    fields = _address_fields(parser, headers)
+    from_name, from_addr = hdr.sender(headers, fields["from"])
     html_raw = _repaired("\n".join(parser.text_html), msg, "html") or None
     text = _repaired("\n\n".join(_lf(p) for p in parser.text_plain), msg, "plain")
     if not text.strip() and html_raw:
@@ -52,9 +56,9 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     return ParsedMail(
         message_id=hdr.first_id(hdr.first(headers, "message-id")),
         from_addr=from_addr, from_name=from_name,
-        reply_to=tuple(a for _, a in hdr.addresses(headers, "reply-to")),
-        to=tuple(a for _, a in hdr.addresses(headers, "to")),
-        cc=tuple(a for _, a in hdr.addresses(headers, "cc")),
+        reply_to=tuple(a for _, a in hdr.addresses(headers, "reply-to", fields["reply-to"])),
+        to=tuple(a for _, a in hdr.addresses(headers, "to", fields["to"])),
+        cc=tuple(a for _, a in hdr.addresses(headers, "cc", fields["cc"])),
         subject=subject, date=hdr.date(date_raw),
         in_reply_to=tuple(hdr.MSGID.findall(hdr.first(headers, "in-reply-to")))[:10],
         references=tuple(hdr.MSGID.findall(" ".join(headers.get("references", ()))))[-_MAX_REFERENCES:],
@@ -62,6 +66,17 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
         defects=tuple(sorted(parser.defects_categories)),
         content_digest=_content_digest(subject, from_addr, date_raw, text, html, attachments),
     )
+
+
+def _address_fields(parser, headers: hdr.Headers) -> dict[str, list | None]:
+    """mail-parser's reading of the address fields, except where the raw field
+    held 8-bit bytes: mail-parser drops those, our headers repaired them."""
+    fields = {}
+    for name, attribute in (("from", "from_"), ("reply-to", "reply_to"), ("to", "to"), ("cc", "cc")):
+        raw = parser.message.get_all(name) or []
+        clean_ascii = all(isinstance(value, str) and value.isascii() for value in raw)
+        fields[name] = (getattr(parser, attribute) or None) if clean_ascii else None
+    return fields
 
 
 def _lf(text: str) -> str:
