@@ -62,8 +62,9 @@ class Ingestor:
                  clock: Callable[[], datetime] | None = None):
         self.config = config
         self.engine = engine
-        self.raw_store = FileStore(config.data_dir / "raw")
-        self.file_store = FileStore(config.data_dir / "attachments")
+        batch_sync = config.data.sync == "auto"
+        self.raw_store = FileStore(config.data_dir / "raw", batch_sync=batch_sync)
+        self.file_store = FileStore(config.data_dir / "attachments", batch_sync=batch_sync)
         self.ours = OurAddresses.from_config(config)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
@@ -116,6 +117,9 @@ class Ingestor:
     def _commit_ready(self, batch: Sequence[Prepared], retried: bool = False) -> list[Outcome]:
         now = self.clock()
         try:
+            # The files the batch wrote become durable before the rows naming them.
+            # Both stores live in the data directory, so one flush covers both.
+            self.raw_store.sync()
             with transaction(self.engine) as session:
                 return [self._apply(session, p, now) for p in batch]
         except StorageUnavailable as exc:

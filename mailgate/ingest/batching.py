@@ -124,7 +124,11 @@ class GroupCommitter:
     def _prepare_loop(self) -> None:
         while (item := self._inbox.get()) is not None:
             inbound, waiter = item
-            prepared = self.ingestor.prepare(inbound)
+            try:
+                prepared = self.ingestor.prepare(inbound)
+            except Exception as exc:      # a worker must never die with a session waiting on it
+                log.exception("cannot prepare a message from %s", inbound.source)
+                prepared = Prepared(inbound, None, unavailable=f"internal error: {type(exc).__name__}")
             with self._lock:
                 self._preparing -= 1
             self._prepared.put((prepared, waiter))

@@ -6,13 +6,9 @@ from __future__ import annotations
 import re
 
 import nh3
-from inscriptis import get_text
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.model.config import ParserConfig
 
 # cid: keeps inline images (Content-ID) displayable from the stored attachments.
 _URL_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
-_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
@@ -23,8 +19,13 @@ def sanitise(html: str) -> str:
 
 def to_text(html: str) -> str:
     """A readable plain-text rendering of an HTML body."""
+    # Imported here: lxml is heavy, and only HTML-only mail needs it.
+    from inscriptis import get_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.model.config import ParserConfig
+
     try:
-        text = get_text(html, _TEXT_CONFIG)
+        text = get_text(html, ParserConfig(css=CSS_PROFILES["strict"], display_links=False))
     except (ValueError, RecursionError):
         # Pathological markup (e.g. nesting deeper than lxml allows): fall back
         # to the sanitiser with no tags allowed, which never fails.
