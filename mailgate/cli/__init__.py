@@ -101,6 +101,19 @@ def echo_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, default=str))
 
 
+def echo_rows(rows: list[dict], as_json: bool, *, empty: str, header: str, line) -> None:
+    """A listing: one JSON object per row, or a table (`line` formats a row)."""
+    if as_json:
+        for row in rows:
+            echo_json(row)
+    elif not rows:
+        click.echo(empty)
+    else:
+        click.echo(header)
+        for row in rows:
+            click.echo(line(row))
+
+
 def iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 

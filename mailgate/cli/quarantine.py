@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from mailgate.cli import Context, cli, echo_json, iso, pass_context
+from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
 from mailgate.errors import NotFound
 from storage import quarantine as store
 from storage.db import reading, transaction
@@ -26,17 +26,11 @@ def quarantine_group() -> None:
 def quarantine_list(ctx: Context, show_all: bool, as_json: bool) -> None:
     with reading(ctx.existing_engine()) as session:
         rows = [entry_json(e) for e in store.entries(session, status=None if show_all else store.HELD)]
-    if as_json:
-        for row in rows:
-            echo_json(row)
-        return
-    if not rows:
-        click.echo("quarantine is empty")
-        return
-    click.echo(f"{'id':>5}  {'status':8} {'action':11} {'reason':32} {'from':28} subject")
-    for row in rows:
-        click.echo(f"{row['id']:>5}  {row['status']:8} {row['action']:11} {row['reason'][:32]:32} "
-                   f"{(row['from'] or row['mail_from'] or '')[:28]:28} {row['subject'][:50]}")
+    echo_rows(rows, as_json, empty="quarantine is empty",
+              header=f"{'id':>5}  {'status':8} {'action':11} {'reason':32} {'from':28} subject",
+              line=lambda row: f"{row['id']:>5}  {row['status']:8} {row['action']:11} "
+                               f"{row['reason'][:32]:32} {(row['from'] or row['mail_from'] or '')[:28]:28} "
+                               f"{row['subject'][:50]}")
 
 
 @quarantine_group.command("show")

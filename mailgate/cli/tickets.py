@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailgate.cli import Context, cli, echo_json, iso, pass_context
+from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
 from mailgate.domain import STATUSES
 from mailgate.errors import NotFound
 from storage import tickets as store
@@ -26,17 +26,10 @@ def tickets_list(ctx: Context, status, queue, limit, as_json) -> None:
     with reading(ctx.existing_engine()) as session:
         found = store.list_tickets(session, status=status, queue=queue, limit=limit)
         rows = [ticket_json(t) for t in found]
-    if as_json:
-        for row in rows:
-            echo_json(row)
-        return
-    if not rows:
-        click.echo("no tickets")
-        return
-    click.echo(f"{'#':>6}  {'status':8} {'priority':8} {'queue':12} {'requester':30} subject")
-    for row in rows:
-        click.echo(f"{row['number']:>6}  {row['status']:8} {row['priority']:8} {row['queue'][:12]:12} "
-                   f"{(row['requester'] or '')[:30]:30} {row['subject'][:60]}")
+    echo_rows(rows, as_json, empty="no tickets",
+              header=f"{'#':>6}  {'status':8} {'priority':8} {'queue':12} {'requester':30} subject",
+              line=lambda row: f"{row['number']:>6}  {row['status']:8} {row['priority']:8} "
+                               f"{row['queue'][:12]:12} {(row['requester'] or '')[:30]:30} {row['subject'][:60]}")
 
 
 @tickets_group.command("show")
@@ -56,7 +49,8 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
     click.echo(f"Ticket #{data['number']}  [{data['status']}]  priority {data['priority']}  "
                f"queue {data['queue']}")
     click.echo(f"Subject:   {data['subject']}")
-    click.echo(f"Requester: {data['requester_name']} <{data['requester']}>")
+    requester = data["requester"] or "?"
+    click.echo(f"Requester: {data['requester_name']} <{requester}>" if data["requester_name"] else f"Requester: {requester}")
     click.echo(f"Created:   {data['created_at']}   Updated: {data['updated_at']}")
     for message in data["messages"]:
         click.echo("")

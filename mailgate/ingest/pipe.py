@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from mailgate.app import Ingestor
 from mailgate.domain import REJECTED, Inbound, Outcome
+from mailgate.mail.headers import MAX_ADDRESS
 
 EX_DATAERR = 65      # sysexits.h: a message was unusable (here: too big); the MTA bounces it
 EX_TEMPFAIL = 75     # sysexits.h: try again later; an MTA pipe queues and retries
@@ -107,6 +108,6 @@ def _prepare_next(pool, ingestor: Ingestor, items: Iterator[Item], batch_size: i
             refused.append(Outcome(item.source, None, REJECTED, reason="too_big"))
             continue
         inbound = Inbound(raw=item.read(), source=item.source, received_at=datetime.now(timezone.utc),
-                          mail_from=mail_from, rcpt_tos=rcpt_tos)
+                          mail_from=mail_from[:MAX_ADDRESS] if mail_from else mail_from, rcpt_tos=rcpt_tos)
         futures.append(pool.submit(ingestor.prepare, inbound))
     return refused, futures

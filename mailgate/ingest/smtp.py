@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailgate.domain import Inbound, Outcome
 from mailgate.ingest import replies
 from mailgate.mail.addresses import OurAddresses
+from mailgate.mail.headers import MAX_ADDRESS
 
 log = logging.getLogger("mailgate.smtp")
 
@@ -128,7 +129,7 @@ class IngestHandler:
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return replies.ERR_TOO_MANY_RCPT
-        if self.ours.classify(address) is None:
+        if len(address) > MAX_ADDRESS or self.ours.classify(address) is None:
             # Never relay (SPEC §3.1): anything that is not ours is refused here.
             return replies.ERR_UNKNOWN_RCPT.format(address=_UNSAFE_TRACE.sub("", address)[:200])
         envelope.rcpt_tos.append(address)
@@ -136,7 +137,7 @@ class IngestHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # aiosmtpd reports the null reverse-path (bounces, auto-replies) as "<>".
-        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from[:MAX_ADDRESS]
         inbound = Inbound(raw=envelope.original_content, source=self.protocol,
                           received_at=datetime.now(timezone.utc), mail_from=mail_from,
                           rcpt_tos=tuple(envelope.rcpt_tos))

@@ -15,7 +15,8 @@ from mailgate.mail import charsets
 
 Headers = dict[str, tuple[str, ...]]
 
-MSGID = re.compile(r"<[^<>\s]{1,500}>")
+MSGID = re.compile(r"<[^<>\s]{1,498}>")         # at most 500 characters with the brackets
+MAX_ADDRESS = 320                                # RFC 5321 §4.5.3.1: 64 + 1 + 255
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 _BARE_ADDRESS = re.compile(r"[^\s<>\"(),;:]+@[^\s<>\"(),;:]+\.[^\s<>\"(),;:]+")
@@ -74,7 +75,7 @@ def addresses(headers: Headers, name: str, parsed: list | None = None) -> list[t
     for value in headers.get(name, ()) if not parsed else ():
         found += [(n, a) for n, a in get_addresses(value, decode_names=True) if "@" in a] or _recover(value)
     return [(text(clean(display)), clean(address).strip().lower())
-            for display, address in (parsed or found) if "@" in address]
+            for display, address in (parsed or found) if "@" in address and len(address) <= MAX_ADDRESS]
 
 
 def sender(headers: Headers, parsed_from: list | None = None) -> tuple[str, str | None]:

@@ -42,6 +42,9 @@ def bad_mails() -> dict[str, bytes]:
                            + parts + b"--P--\r\n"),
         "header_100kb": HEAD + b"Subject: long header\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\nbody\r\n",
         "nested_too_deep": HEAD + b"Subject: nested\r\n" + nested(1200),
+        "long_identifiers": (b"From: Lungo <" + b"l" * 400 + b"@example.org>\r\nTo: support@example.com\r\n"
+                             b"Subject: long ids\r\nMessage-ID: <" + b"m" * 2000 + b"@example.org>\r\n"
+                             b"In-Reply-To: <" + b"r" * 3000 + b"@example.org>\r\n\r\nbody\r\n"),
         "garbage": os.urandom(4096).replace(b"\r", b"").replace(b"\n.", b"\n,"),
     }
 
@@ -72,7 +75,9 @@ def test_each_bad_mail_is_a_ticket_or_quarantined_with_a_reason(mailgate_server,
     assert nul["text"] == "bodywithnul"
     [attachment] = cli.ticket(tickets["big attachment"]["number"])["messages"][0]["attachments"]
     assert (attachment["filename"], attachment["size"]) == ("passwd", 30 * 1024 * 1024)
-    assert tickets.keys() >= {"no id", "malformed", "many parts", "long header"}
+    assert tickets.keys() >= {"no id", "malformed", "many parts", "long header", "long ids"}
+    # An address too long for any mail system is not one: the envelope sender stands in.
+    assert tickets["long ids"]["requester"] == "tester@example.org"
 
     # The 41 MB mail may cost a small multiple of its size while parsed (the
     # email package holds it as text, lines and payload), never an unbounded one.
