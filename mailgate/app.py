@@ -27,8 +27,9 @@ from mailgate.domain import (COMMENT, DUPLICATE, NEW_TICKET, QUARANTINED, Candid
                              Inbound, Outcome, ParsedMail, Recipient)
 from mailgate.errors import NotFound, StorageUnavailable
 from mailgate.mail.addresses import OurAddresses, envelope_recipients
+from mailgate.mail.headers import clean
 from mailgate.mail.parse import ParseError, parse_mail
-from mailgate.mail.subject import find_tag, remove_tag
+from mailgate.mail.subject import find_tag, remove_tag, strip_prefixes
 from storage import quarantine, tickets
 from storage.db import is_conflict, reading, transaction
 from storage.rawstore import FileStore
@@ -79,13 +80,19 @@ class Ingestor:
     # -- stages 2-3 ---------------------------------------------------------
 
     def prepare(self, inbound: Inbound) -> Prepared:
-        """Store the raw bytes durably, parse, store the attachments."""
+        """Store the raw bytes, parse, store the attachments. Never raises: what
+        goes wrong is in the Prepared (quarantine reason, or storage unavailable)."""
+        inbound = _storable(inbound)
         try:
             sha = self.raw_store.put(inbound.raw)
         except StorageUnavailable as exc:
             return Prepared(inbound, None, unavailable=str(exc))
+        except Exception as exc:          # a bug here must not hang or bounce the sender
+            log.exception("cannot store a message from %s", inbound.source)
+            return Prepared(inbound, None, unavailable=f"internal error: {type(exc).__name__}")
         try:
             parsed = parse_mail(inbound.raw, max_attachment_size=self.config.limits.max_attachment_size)
+            dedup_key = matching.dedup_key(parsed, inbound)
         except ParseError as exc:
             return Prepared(inbound, sha, failure=exc.reason)
         except Exception as exc:     # a bug in parsing must not lose the mail: quarantine it
@@ -95,7 +102,7 @@ class Ingestor:
             parsed = self._store_attachments(parsed)
         except StorageUnavailable as exc:
             return Prepared(inbound, sha, unavailable=str(exc))
-        return Prepared(inbound, sha, parsed, dedup_key=matching.dedup_key(parsed, inbound))
+        return Prepared(inbound, sha, parsed, dedup_key=dedup_key)
 
     def _store_attachments(self, parsed: ParsedMail) -> ParsedMail:
         stored = []
@@ -203,7 +210,8 @@ class Ingestor:
         author = tickets.contact_id(session, sender, parsed.from_name, now)
         number = decision.ticket
         if decision.action == NEW_TICKET:
-            subject = remove_tag(self.config.site.subject_tag, parsed.subject)
+            # "Re: AW: Rechnung" opening a ticket makes a ticket "Rechnung".
+            subject = strip_prefixes(remove_tag(self.config.site.subject_tag, parsed.subject))
             number = tickets.create_ticket(session, subject=subject, queue=decision.queue,
                                            priority=decision.priority, requester_id=author,
                                            flags=(), now=now)
@@ -271,6 +279,17 @@ class Ingestor:
                           received_at=self.clock(), mail_from=entry.mail_from,
                           rcpt_tos=tuple(entry.rcpt_tos), quarantine_id=entry.id)
         return self.accept_message(inbound)
+
+
+def _storable(inbound: Inbound) -> Inbound:
+    """The envelope as text any database takes: an SMTP sender or a file name
+    with invalid UTF-8 must not make the message impossible to record."""
+    fields = (inbound.source, inbound.mail_from or "", *inbound.rcpt_tos)
+    if all(clean(field) == field for field in fields):
+        return inbound
+    return replace(inbound, source=clean(inbound.source),
+                   mail_from=clean(inbound.mail_from) if inbound.mail_from else inbound.mail_from,
+                   rcpt_tos=tuple(clean(r) for r in inbound.rcpt_tos))
 
 
 def _unavailable(inbound: Inbound, why: str | None) -> Outcome:

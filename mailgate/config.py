@@ -26,8 +26,6 @@ DEFAULT_CONFIG_NAME = "mailgate.toml"
 
 
 def _check_hostport(value: str) -> str | None:
-    if not value:
-        return None
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         return f"expected HOST:PORT, got {value!r}"
@@ -359,8 +357,8 @@ def _build_queue(where: str, table: dict) -> QueueConfig:
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown key")
     name = table.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ConfigError(f"{where}.name: expected a name of letters, digits, '-', '_' or '.'")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise ConfigError(f"{where}.name: expected up to 64 letters, digits, '-', '_' or '.'")
     addresses = table.get("addresses")
     if (not isinstance(addresses, list) or not addresses
             or not all(isinstance(a, str) for a in addresses)):

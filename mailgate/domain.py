@@ -14,7 +14,6 @@ DUPLICATE = "duplicate"
 QUARANTINED = "quarantined"
 REJECTED = "rejected"
 BOUNCE = "bounce"
-AUTO_REPLY = "auto_reply"
 
 # Ticket statuses (SPEC §1 main loop).
 STATUSES = ("new", "open", "pending", "solved", "closed")
@@ -76,10 +75,6 @@ class ParsedMail:
     defects: tuple[str, ...] = ()
     visible_text: str | None = None   # filled by the conversation stage
     language: str | None = None
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
 
 
 @dataclass(frozen=True)

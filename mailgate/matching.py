@@ -7,11 +7,6 @@ import hashlib
 
 from mailgate.domain import Candidates, Inbound, Match, ParsedMail
 
-# Matching steps in order. The reply token (step 1) comes with the conversation
-# work; its place is first, before references.
-STEPS = ("references", "subject_tag")
-
-
 def dedup_key(parsed: ParsedMail, inbound: Inbound) -> str:
     """Message-ID + sender + digest of the decoded content.
 
@@ -33,7 +28,8 @@ def thread_ids(parsed: ParsedMail) -> list[str]:
 
 
 def match_ticket(candidates: Candidates) -> tuple[Match, list[str]]:
-    """The ticket this mail continues, with the rule hits that explain it."""
+    """The ticket this mail continues, with the rule hits that explain it.
+    (The signed reply token, when it comes, is tried before references.)"""
     if candidates.referenced:
         return Match(candidates.referenced[0], "references"), ["match:references"]
     if candidates.tagged:

@@ -47,44 +47,57 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     committer = GroupCommitter(ingestor, workers=config.ingest.workers,
                                batch_size=config.ingest.batch_size)
     committer.start()
-    servers: list[asyncio.AbstractServer] = []
+    listeners: list[tuple[asyncio.AbstractServer, IngestHandler]] = []
     loop = asyncio.get_running_loop()
     try:
-        servers = await _start_listeners(config, committer)
+        listeners = await _start_listeners(config, committer)
         if started:
             started()
         await stop.wait()
         log.info("stopping: no new connections; finishing the mail in flight")
     finally:
-        for server in servers:
+        for server, _ in listeners:
             server.close()
-        await loop.run_in_executor(None, committer.wait_idle, SHUTDOWN_GRACE)
-        committer.close()
+        await _finish_in_flight(committer, [handler for _, handler in listeners])
+        await loop.run_in_executor(None, committer.close)
         log.info("stopped")
 
 
-async def _start_listeners(config: Config, committer: GroupCommitter) -> list[asyncio.AbstractServer]:
+async def _finish_in_flight(committer: GroupCommitter, handlers: list[IngestHandler]) -> None:
+    """Wait for sessions still sending data and for mail being stored: their
+    senders get their reply. Sessions idle between messages are just closed."""
+    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
+    while committer.busy() or any(handler.in_data for handler in handlers):
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("stopping with mail still in flight after %.0f s; its senders will "
+                        "retry (nothing unacknowledged is kept as stored)", SHUTDOWN_GRACE)
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _start_listeners(config: Config, committer: GroupCommitter
+                           ) -> list[tuple[asyncio.AbstractServer, IngestHandler]]:
     ours = OurAddresses.from_config(config)
     hostname = config.smtp.hostname or config.site.domain
     tls = _tls_context(config)
-    servers = []
+    listeners = []
     for protocol, listen in (("smtp", config.smtp.listen), ("lmtp", config.lmtp.listen)):
         if not listen:
             continue
         handler = IngestHandler(ours, committer.submit, protocol=protocol, hostname=hostname,
-                                max_recipients=config.limits.max_recipients)
+                                max_recipients=config.limits.max_recipients,
+                                max_message_size=config.limits.max_message_size)
         try:
-            servers.append(await start_server(handler, listen,
-                                              data_size_limit=config.limits.max_message_size,
-                                              tls_context=tls if protocol == "smtp" else None))
+            server = await start_server(handler, listen, tls_context=tls if protocol == "smtp" else None)
         except OSError as exc:
-            for server in servers:
-                server.close()
+            for started_server, _ in listeners:
+                started_server.close()
             raise MailgateError(f"cannot listen on {listen} ({protocol}): {exc.strerror or exc}") from None
+        listeners.append((server, handler))
         log.info("%s listening on %s", protocol.upper(), listen)
-    if not servers:
+    if not listeners:
         log.warning("no listener configured (smtp.listen and lmtp.listen are empty)")
-    return servers
+    return listeners
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:

@@ -25,9 +25,13 @@ from mailgate.errors import StorageUnavailable
 
 
 def _load_syncfs():
+    """libc's syncfs(), where it reports write errors (Linux 5.8 and later)."""
+    release = os.uname().release.split(".")
     try:
+        if os.uname().sysname != "Linux" or (int(release[0]), int(release[1])) < (5, 8):
+            return None
         function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, ValueError, IndexError):
         return None
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
@@ -41,17 +45,6 @@ def batch_sync_available() -> bool:
     return _SYNCFS is not None
 
 
-def sync_filesystem(path: Path) -> None:
-    """Flush every written file and directory entry of the file system holding `path`."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _SYNCFS(fd) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, os.strerror(errno))
-    finally:
-        os.close(fd)
-
-
 class FileStore:
     def __init__(self, root: Path, *, batch_sync: bool = False):
         """`batch_sync`: put() leaves flushing to sync(), called once per batch."""
@@ -60,6 +53,10 @@ class FileStore:
         self._root = str(root)              # plain strings: put() is on the ingest hot path
         self._tmp = os.path.join(self._root, "tmp")
         self._ready_dirs: set[str] = set()
+        # syncfs() reports the write errors of the file system since the
+        # descriptor it is given was opened: keep one open from the start.
+        self._sync_fd: int | None = None
+        self._sync_lock = threading.Lock()
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -70,7 +67,7 @@ class FileStore:
         directory = os.path.join(self._root, sha256[:2])
         final = os.path.join(directory, sha256)
         try:
-            if os.path.exists(final):
+            if os.path.exists(final) and _holds(final, sha256):
                 if not self.batch_sync:
                     _fsync_dir(directory)   # another thread may have renamed it a moment ago
                 return sha256
@@ -101,26 +98,19 @@ class FileStore:
         """Make every put() so far durable (a no-op when put() already did)."""
         if not self.batch_sync:
             return
-        existing = self.root
-        while not existing.is_dir() and existing != existing.parent:
-            existing = existing.parent          # nothing stored yet: any directory of the file system
         try:
-            sync_filesystem(existing)
+            with self._sync_lock:
+                if self._sync_fd is None:
+                    self._ensure_dir(self._tmp)
+                    self._sync_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                if _SYNCFS(self._sync_fd) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, os.strerror(errno))
         except OSError as exc:
             raise StorageUnavailable(f"cannot flush {self.root}: {exc.strerror or exc}") from exc
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
-
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
-
-    def delete(self, sha256: str) -> bool:
-        try:
-            self.path(sha256).unlink()
-        except FileNotFoundError:
-            return False
-        return True
 
     def _ensure_dir(self, directory: str) -> None:
         if directory in self._ready_dirs:
@@ -130,6 +120,16 @@ class FileStore:
                 os.makedirs(path, exist_ok=True)
                 _fsync_dir(self._root)      # the new directory entry must be durable too
         self._ready_dirs.add(directory)
+
+
+def _holds(path: str, sha256: str) -> bool:
+    """Does the stored file really hold its content? After a power cut a file
+    renamed but not yet flushed can be left empty or short under its name."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
 
 
 def _fsync_dir(directory: str) -> None:

@@ -34,6 +34,9 @@ _ADD_CONTACT = _contacts.insert().returning(_contacts.c.id)
 _ADD_TICKET = _tickets.insert().returning(_tickets.c.id)
 _ADD_MESSAGE = _messages.insert().returning(_messages.c.id)
 _ADD_ATTACHMENT = _attachments.insert()
+_TOUCH = _tickets.update().where(_tickets.c.id == sa.bindparam("number")).values(
+    updated_at=sa.bindparam("updated_at"))
+_SET_STATUS = _TOUCH.values(status=sa.bindparam("status"), closed_at=sa.bindparam("closed_at"))
 
 
 def find_duplicate(session: so.Session, dedup_key: str) -> tuple[int, int | None] | None:
@@ -83,11 +86,11 @@ def create_ticket(session: so.Session, *, subject: str, queue: str, priority: st
 
 
 def touch_ticket(session: so.Session, number: int, now: datetime, status: str | None = None) -> None:
-    values: dict = {"updated_at": now}
     if status:
-        values["status"] = status
-        values["closed_at"] = now if status == "closed" else None
-    session.connection().execute(_tickets.update().where(_tickets.c.id == number).values(**values))
+        session.connection().execute(_SET_STATUS, {"number": number, "updated_at": now, "status": status,
+                                                   "closed_at": now if status == "closed" else None})
+    else:
+        session.connection().execute(_TOUCH, {"number": number, "updated_at": now})
 
 
 def add_message(session: so.Session, **values) -> int:

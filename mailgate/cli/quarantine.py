@@ -11,7 +11,6 @@ from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
 from mailgate.errors import NotFound
 from storage import quarantine as store
 from storage.db import reading, transaction
-from storage.rawstore import FileStore
 
 
 @cli.group("quarantine")
@@ -44,7 +43,7 @@ def quarantine_show(ctx: Context, entry_id: int, raw: bool) -> None:
             raise NotFound(f"no quarantine entry {entry_id}")
         data = entry_json(entry)
     if raw:
-        sys.stdout.buffer.write(FileStore(ctx.config.data_dir / "raw").get(data["raw_sha256"]))
+        sys.stdout.buffer.write(ctx.ingestor().raw_store.get(data["raw_sha256"]))
         return
     for key, value in data.items():
         click.echo(f"{key + ':':14}{value}")

@@ -1,4 +1,4 @@
-"""Group commit for the SMTP/LMTP listeners (and, later, IMAP workers).
+"""Group commit for the SMTP/LMTP listeners.
 
 Storing and parsing (Ingestor.prepare) run on worker threads, so the event
 loop only speaks SMTP. One writer thread commits whatever prepared messages
@@ -38,12 +38,10 @@ GATHER_WAIT = 0.005
 
 @dataclass
 class _Waiter:
-    """Where an outcome goes: an asyncio future on a loop, or a thread waiting."""
+    """Where an outcome goes: an asyncio future on its loop."""
 
-    loop: asyncio.AbstractEventLoop | None = None
-    future: asyncio.Future | None = None
-    event: threading.Event | None = None
-    outcome: Outcome | None = None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
 
 
 class GroupCommitter:
@@ -59,8 +57,6 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._preparing = 0               # small messages handed to a worker, not yet prepared
-        self._idle = threading.Event()
-        self._idle.set()
 
     def start(self) -> None:
         for thread in (*self._workers, self._writer):
@@ -81,20 +77,9 @@ class GroupCommitter:
         finally:
             self._leave()
 
-    def submit_blocking(self, inbound: Inbound) -> Outcome:
-        """The same for callers on their own thread (IMAP workers)."""
-        waiter = _Waiter(event=threading.Event())
-        self._enter()
-        try:
-            self._hand_to_worker(inbound, waiter)
-            waiter.event.wait()
-            return waiter.outcome
-        finally:
-            self._leave()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no message is being prepared or committed."""
-        return self._idle.wait(timeout)
+    def busy(self) -> bool:
+        """Is a message being prepared or committed?"""
+        return self._in_flight > 0
 
     def close(self) -> None:
         for _ in self._workers:
@@ -113,21 +98,18 @@ class GroupCommitter:
     def _enter(self) -> None:
         with self._lock:
             self._in_flight += 1
-            self._idle.clear()
 
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
 
     def _prepare_loop(self) -> None:
         while (item := self._inbox.get()) is not None:
             inbound, waiter = item
             try:
                 prepared = self.ingestor.prepare(inbound)
-            except Exception as exc:      # a worker must never die with a session waiting on it
-                log.exception("cannot prepare a message from %s", inbound.source)
+            except Exception as exc:      # prepare() does not raise; a worker must never die
+                log.exception("cannot prepare a message from %s", inbound.source)   # with a session waiting
                 prepared = Prepared(inbound, None, unavailable=f"internal error: {type(exc).__name__}")
             with self._lock:
                 self._preparing -= 1
@@ -168,11 +150,7 @@ class GroupCommitter:
                                 temporary_failure=True) for p, _ in batch]
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for (_, waiter), outcome in zip(batch, outcomes):
-            if waiter.loop is not None:
-                by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
-            else:
-                waiter.outcome = outcome
-                waiter.event.set()
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
         for loop, results in by_loop.items():
             loop.call_soon_threadsafe(_resolve, results)   # one wake-up per batch
 

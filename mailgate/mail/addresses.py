@@ -44,10 +44,6 @@ class OurAddresses:
         found = (self.classify(a) for a in addresses)
         return [r for r in found if r is not None]
 
-    def queue_rank(self, queue: str) -> int:
-        """Position of a queue in config order (the first queue owns a multi-queue mail)."""
-        return list(dict.fromkeys(self.support.values())).index(queue)
-
 
 def envelope_recipients(ours: OurAddresses, envelope: Iterable[str],
                         header_fallbacks: Iterable[Iterable[str]]) -> tuple[list[Recipient], str]:

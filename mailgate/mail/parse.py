@@ -20,6 +20,9 @@ from mailgate.mail import charsets, headers as hdr, html as htmlbody
 _MAX_REFERENCES = 100
 _GENERATED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")   # mail-parser's name for unnamed parts
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+# Python's own table only: mimetypes.guess_extension() would read the host's
+# /etc/mime.types, and names would differ from one machine to the next.
+_MIME_TYPES = mimetypes.MimeTypes()
 _CID_FILENAME = re.compile(r"^([^@/\\]+\.[A-Za-z0-9]{1,5})@")  # Outlook: "image001.png@01D…"
 
 
@@ -110,13 +113,13 @@ def _repaired(text: str, msg: Message, subtype: str) -> str:
 def _attachments(found: list[dict], max_size: int):
     for index, item in enumerate(found, 1):
         payload = _payload(item)
-        content_type = (item.get("mail_content_type") or "application/octet-stream").lower()
-        content_id = (item.get("content-id") or "").strip().strip("<>") or None
+        content_type = hdr.clean(item.get("mail_content_type") or "application/octet-stream").lower()
+        content_id = hdr.clean(item.get("content-id") or "").strip().strip("<>") or None
         disposition = (item.get("content-disposition") or "").lower()
         name = _filename(item.get("filename") or "", disposition, content_id, content_type, payload)
         keep = len(payload) <= max_size
         yield AttachmentPart(
-            filename=name or f"attachment-{index}{mimetypes.guess_extension(content_type) or '.bin'}",
+            filename=name or f"attachment-{index}{_MIME_TYPES.guess_extension(content_type) or '.bin'}",
             content_type=content_type, size=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
             content_id=content_id, inline=bool(content_id) and not disposition.startswith("attachment"),
             payload=payload if keep else None, stored=keep)

@@ -45,6 +45,10 @@ def bad_mails() -> dict[str, bytes]:
         "long_identifiers": (b"From: Lungo <" + b"l" * 400 + b"@example.org>\r\nTo: support@example.com\r\n"
                              b"Subject: long ids\r\nMessage-ID: <" + b"m" * 2000 + b"@example.org>\r\n"
                              b"In-Reply-To: <" + b"r" * 3000 + b"@example.org>\r\n\r\nbody\r\n"),
+        "nul_in_mime_parameters": (HEAD + b"Subject: nul params\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+                                   b"--B\r\nContent-Type: text/plain\r\n\r\nsee image\r\n--B\r\n"
+                                   b"Content-Type: image/pn\x00g\r\nContent-ID: <im\x00g1@x>\r\n"
+                                   b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--B--\r\n"),
         "garbage": os.urandom(4096).replace(b"\r", b"").replace(b"\n.", b"\n,"),
     }
 
@@ -75,7 +79,7 @@ def test_each_bad_mail_is_a_ticket_or_quarantined_with_a_reason(mailgate_server,
     assert nul["text"] == "bodywithnul"
     [attachment] = cli.ticket(tickets["big attachment"]["number"])["messages"][0]["attachments"]
     assert (attachment["filename"], attachment["size"]) == ("passwd", 30 * 1024 * 1024)
-    assert tickets.keys() >= {"no id", "malformed", "many parts", "long header", "long ids"}
+    assert tickets.keys() >= {"no id", "malformed", "many parts", "long header", "long ids", "nul params"}
     # An address too long for any mail system is not one: the envelope sender stands in.
     assert tickets["long ids"]["requester"] == "tester@example.org"
 
@@ -87,6 +91,18 @@ def test_each_bad_mail_is_a_ticket_or_quarantined_with_a_reason(mailgate_server,
     with smtplib.SMTP("127.0.0.1", mailgate_server.smtp_port) as smtp:
         smtp.send_message(message(subject="after the storm"))
     assert "after the storm" in {t["subject"] for t in cli.tickets()}
+
+
+def test_envelope_sender_with_invalid_utf8_is_still_recorded(mailgate_server, cli):
+    with smtplib.SMTP("127.0.0.1", mailgate_server.smtp_port) as smtp:
+        smtp.ehlo()
+        smtp.send(b"MAIL FROM:<m\xe9@example.org>\r\n")      # Latin-1, not UTF-8
+        assert smtp.getreply()[0] == 250
+        smtp.rcpt("noreply@example.com")
+        code, _ = smtp.data(b"To: noreply@example.com\r\nSubject: to noreply\r\n\r\nhi\r\n")
+    assert code == 250                      # acknowledged and held, not deferred forever
+    [entry] = cli.quarantine()
+    assert entry["reason"] == "off_thread:no_reply" and entry["mail_from"].endswith("@example.org")
 
 
 def test_mail_without_from_uses_the_envelope_sender_and_without_either_is_quarantined(mailgate_server, cli):

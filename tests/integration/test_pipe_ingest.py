@@ -53,6 +53,13 @@ def test_mbox_import_threads_replies_and_reports_each_message(cli, tmp_path):
     assert [o["source"] for o in outcomes] == [f"{tmp_path / 'import.mbox'}#{n}" for n in (1, 2, 3)]
 
 
+def test_file_name_that_is_not_utf8_is_ingested(cli, tmp_path):
+    mail = tmp_path / "caf\udce9.eml"            # b"caf\xe9.eml" on disk
+    mail.write_bytes(message(subject="Latin-1 name").as_bytes())
+    [outcome] = cli.json_lines("ingest", "--json", str(mail))
+    assert outcome["action"] == "new_ticket"
+
+
 def test_maildir_import(cli, tmp_path):
     box = mailbox.Maildir(tmp_path / "Maildir")
     for n in range(7):

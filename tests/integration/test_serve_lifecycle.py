@@ -8,7 +8,7 @@ import smtplib
 import threading
 import time
 
-from mailgate.app import Ingestor
+from storage.rawstore import FileStore
 from mailgate.config import build_config
 from tests.conftest import Cli, config_document, write_config
 from tests.support.inprocess import InProcessServer
@@ -19,15 +19,15 @@ def test_unexpected_error_while_storing_is_a_temporary_451_and_the_server_recove
         tmp_path, sqlite_url, monkeypatch):
     """A bug cannot be produced on demand, so one stands in for it here."""
     config = build_config(config_document(tmp_path / "data", sqlite_url))
-    real_prepare = Ingestor.prepare
+    real_put = FileStore.put
     failing = {"on": True}
 
-    def prepare(self, inbound):
+    def put(self, data, sha256=None):
         if failing["on"]:
             raise RuntimeError("unexpected")
-        return real_prepare(self, inbound)
+        return real_put(self, data, sha256)
 
-    monkeypatch.setattr(Ingestor, "prepare", prepare)
+    monkeypatch.setattr(FileStore, "put", put)
     with InProcessServer(config) as server:
         with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
             smtp.ehlo()
@@ -62,7 +62,9 @@ def test_sigterm_while_mail_flows_loses_nothing_that_was_acknowledged(start_mail
     clients = [threading.Thread(target=client, args=(w,)) for w in range(8)]
     for thread in clients:
         thread.start()
+    deadline = time.monotonic() + 60
     while len(acknowledged) < 40:
+        assert time.monotonic() < deadline, f"clients stalled:\n{server.log()}"
         time.sleep(0.01)
     assert server.stop(signal.SIGTERM) == 0
     for thread in clients:

@@ -16,6 +16,11 @@ def send(port: int, msg, **kwargs) -> dict:
         return smtp.send_message(msg, **kwargs)
 
 
+def test_new_ticket_subject_drops_reply_and_forward_prefixes(mailgate_server, cli):
+    send(mailgate_server.smtp_port, message(subject="RE: AW: Rechnung März"))
+    assert [t["subject"] for t in cli.tickets()] == ["Rechnung März"]
+
+
 def test_mail_sent_with_smtplib_becomes_a_ticket_and_its_reply_a_comment(mailgate_server, cli):
     first = message(subject="Non riesco ad accedere", body="Buongiorno,\nnon riesco ad accedere.\n")
     assert send(mailgate_server.smtp_port, first) == {}
@@ -100,7 +105,7 @@ def test_reused_message_id_with_new_content_is_not_swallowed(mailgate_server, cl
 
 def test_message_over_the_size_limit_gets_552_and_is_not_stored(start_mailgate, cli):
     server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "20000"})
-    big = message(body="x" * 60 + "\n" * 0 + ("riga di testo\n" * 3000)).as_bytes()
+    big = message(body="riga di testo\n" * 3000).as_bytes()
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as smtp:
         smtp.ehlo()
         assert smtp.has_extn("size") and smtp.esmtp_features["size"] == "20000"
@@ -114,6 +119,26 @@ def test_message_over_the_size_limit_gets_552_and_is_not_stored(start_mailgate, 
         smtp.rcpt("support@example.com")
         assert smtp.data(message(subject="piccolo").as_bytes())[0] == 250
     assert [t["subject"] for t in cli.tickets()] == ["piccolo"]
+
+
+def test_announced_size_over_the_limit_is_refused_before_the_data(start_mailgate, cli):
+    server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "20000"})
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as smtp:
+        smtp.ehlo()
+        code, text = smtp.mail("mario@example.org", ["SIZE=50000"])
+        assert (code, text[:5]) == (552, b"5.3.4")
+        assert smtp.mail("mario@example.org", ["SIZE=1000"])[0] == 250
+
+
+def test_lmtp_refuses_oversized_mail_once_per_recipient(start_mailgate, cli, swaks):
+    server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "2000"})
+    proc = subprocess.run(
+        [swaks, "--protocol", "LMTP", "--server", f"127.0.0.1:{server.lmtp_port}",
+         "--from", "ana@example.es", "--to", "support@example.com,billing@example.com",
+         "--body", "troppo lungo " * 500, "--timeout", "10"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.stdout.count("552 5.3.4") == 2, proc.stdout       # not a timeout on the second
+    assert cli.tickets() == []
 
 
 def test_dot_stuffed_lines_are_stored_as_the_sender_wrote_them(mailgate_server, cli):

@@ -79,6 +79,9 @@ def test_environment_overrides_every_section_with_typed_values():
      "queues: a@x.test belongs to both 'a' and 'b'"),
     (minimal(queues=[{"name": "a", "addresses": ["noreply@example.com"]}]), {}, "queues: noreply@example.com is also site.noreply_address"),
     (minimal(queues=[]), {}, "queues: expected at least one [[queues]] table"),
+    (minimal(queues=[{"name": "q" * 65, "addresses": ["a@x.test"]}]), {}, "queues[0].name: expected up to 64"),
+    (minimal(outbound={"relay": ""}), {}, "outbound.relay: expected HOST:PORT"),
+    (minimal(data={"sync": "never"}), {}, 'data.sync: must be "auto" or "file"'),
 ])
 def test_bad_config_is_one_line_naming_the_key(document, environ, expected):
     assert error_of(document, environ).startswith(expected)
