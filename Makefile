@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system-deps bench clean
+.PHONY: run test install system-deps bench bench-replies clean
 
 run: $(STAMP) mailgate.toml
 	$(BIN)/mailgate -c mailgate.toml serve
@@ -36,5 +36,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/bulk_ingest.py
 
+# talon and mail-parser-reply, for comparison only: a venv of their own.
+bench-replies: $(STAMP)
+	test -x .venv-compare/bin/python || $(PYTHON) -m venv .venv-compare
+	.venv-compare/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints.txt -r bench/compare-requirements.txt -e .
+	.venv-compare/bin/python bench/visible_text.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-compare build *.egg-info .pytest_cache

@@ -16,6 +16,7 @@ from pathvalidate import sanitize_filename
 
 from mailgate.domain import AttachmentPart, ParsedMail
 from mailgate.mail import charsets, headers as hdr, html as htmlbody
+from mailgate.mail.replytext import visible_text
 
 _MAX_REFERENCES = 100
 _GENERATED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")   # mail-parser's name for unnamed parts
@@ -74,7 +75,8 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
         subject=subject, date=hdr.date(date_raw),
         in_reply_to=tuple(hdr.MSGID.findall(hdr.first(headers, "in-reply-to")))[:10],
         references=tuple(hdr.MSGID.findall(" ".join(headers.get("references", ()))))[-_MAX_REFERENCES:],
-        text=text, html=html, attachments=attachments, headers=headers,
+        text=text, html=html, visible_text=visible_text(text, html_raw), attachments=attachments,
+        headers=headers,
         defects=tuple(sorted(parser.defects_categories)),
         content_digest=_content_digest(subject, from_addr, date_raw, text, html, attachments),
     )

@@ -195,7 +195,9 @@ def _matches(joined: str, lines: list[str], last: int) -> int:
         verb = None
         for verb in _VERB.finditer(joined, 0, 320):
             pass                  # the last verb near the start
-        if verb is not None and _VERB_TAIL.match(joined, verb.end()) and _ATTRIBUTION_EVIDENCE.search(joined):
+        # "John wrote:" alone is an attribution when a quote follows it.
+        if verb is not None and _VERB_TAIL.match(joined, verb.end()) and (
+                _ATTRIBUTION_EVIDENCE.search(joined) or _QUOTE_PREFIX.match(_next_line(lines, last))):
             return 2
     at = joined.rfind("@")
     if at < 0 or len(joined) - at > 120:

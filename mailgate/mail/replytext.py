@@ -129,9 +129,18 @@ def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
 
 def _without_trailing_quote(lines: list[str]) -> list[str]:
     """Drop the ">" quotes after the author's last paragraph. A paragraph that
-    starts with a quoted line is a quote, whatever clients did to its wrapping."""
-    own = [end for start, end in _paragraphs(lines) if not _QUOTED.match(lines[start])]
+    starts with a quoted line is a quote, whatever clients did to its wrapping;
+    so is one whose only own line introduces it ("X skrifaði:" in a language
+    we do not know, right above the quote)."""
+    own = [end for start, end in _paragraphs(lines) if not _quote_paragraph(lines, start, end)]
     return lines[:own[-1]] if own else lines
+
+
+def _quote_paragraph(lines: list[str], start: int, end: int) -> bool:
+    if _QUOTED.match(lines[start]):
+        return True
+    return (end - start > 1 and lines[start].rstrip().endswith((":", "："))
+            and all(_QUOTED.match(lines[n]) for n in range(start + 1, end)))
 
 
 def _without_leaked_headers(lines: list[str]) -> list[str]:
