@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Callable, Sequence
 
 import sqlalchemy as sa
@@ -22,32 +22,23 @@ import sqlalchemy.orm as so
 
 from mailgate import matching
 from mailgate.config import Config
-from mailgate.decide import decide
-from mailgate.domain import (COMMENT, DUPLICATE, NEW_TICKET, QUARANTINED, Candidates, Decision,
-                             Inbound, Outcome, ParsedMail, Recipient)
+from mailgate.decide import decide, loop_names
+from mailgate.domain import (QUARANTINED, Candidates, Decision, Inbound, Outcome, ParsedMail,
+                             Prepared, Recipient)
 from mailgate.errors import NotFound, StorageUnavailable
+from mailgate.gather import gather, read_token
+from mailgate.mail import autosubmit
 from mailgate.mail.addresses import OurAddresses, envelope_recipients
 from mailgate.mail.headers import clean
 from mailgate.mail.parse import ParseError, parse_mail
-from mailgate.mail.subject import find_tag, remove_tag, strip_prefixes
-from storage import quarantine, tickets
+from mailgate.mail.subject import find_tag
+from mailgate.mail.tokens import Signer
+from mailgate.record import Recorder
+from storage import quarantine
 from storage.db import is_conflict, reading, transaction
 from storage.rawstore import FileStore
 
 log = logging.getLogger("mailgate.ingest")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A message after stages 2-3: stored raw, parsed (or why it could not be)."""
-
-    inbound: Inbound
-    raw_sha256: str | None
-    parsed: ParsedMail | None = None
-    failure: str | None = None        # quarantine reason when parsing failed
-    detail: str = ""
-    unavailable: str | None = None    # the raw store could not be written
-    dedup_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +47,7 @@ class Inspection:
 
     parsed: ParsedMail | None
     decision: Decision
+    automatic: tuple[str, ...] = ()     # the automatic-mail signals found (SPEC §4.4)
 
 
 class Ingestor:
@@ -67,6 +59,8 @@ class Ingestor:
         self.raw_store = FileStore(config.data_dir / "raw", batch_sync=batch_sync)
         self.file_store = FileStore(config.data_dir / "attachments", batch_sync=batch_sync)
         self.ours = OurAddresses.from_config(config)
+        self.signer = signer_from(config)
+        self.recorder = Recorder(config, self.signer, self.ours)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     # -- the entry points ---------------------------------------------------
@@ -153,8 +147,8 @@ class Ingestor:
         if prepared.failure:
             decision = Decision(QUARANTINED, reason=prepared.failure, rule_hits=(prepared.failure,))
         else:
-            decision = self.decide(session, prepared.inbound, prepared.parsed, prepared.dedup_key)
-        outcome = self._record(session, prepared, decision, now)
+            decision = self.decide(session, prepared.inbound, prepared.parsed, prepared.dedup_key, now)
+        outcome = self.recorder.record(session, prepared, decision, now)
         log.info("%s %s from %s: %s%s%s", prepared.inbound.source, _msgid(prepared),
                  prepared.parsed.from_addr if prepared.parsed else prepared.inbound.mail_from,
                  decision.action, f" #{outcome.ticket}" if outcome.ticket else "",
@@ -162,99 +156,24 @@ class Ingestor:
         return outcome
 
     def decide(self, session: so.Session | None, inbound: Inbound, parsed: ParsedMail,
-               dedup_key: str | None = None) -> Decision:
+               dedup_key: str | None = None, now: datetime | None = None) -> Decision:
         """Stages 4-6: gather what the database knows (read only), match, decide."""
+        now = now or self.clock()
         recipients, source = self.recipients(inbound, parsed)
         if session is None:
-            candidates = Candidates(tag_number=find_tag(self.config.site.subject_tag, parsed.subject))
+            token, _ = read_token(self.signer, recipients, now.date())
+            candidates = Candidates(tag_number=find_tag(self.config.site.subject_tag, parsed.subject),
+                                    token=token)
         else:
-            candidates = self._gather(session, parsed, dedup_key or matching.dedup_key(parsed, inbound))
-        return decide(self.config, inbound, parsed, recipients, source, candidates)
+            candidates = gather(self.config, self.signer, session, inbound, parsed, recipients,
+                                dedup_key or matching.dedup_key(parsed, inbound), now)
+        return decide(self.config, inbound, parsed, recipients, source, candidates, now)
 
     def recipients(self, inbound: Inbound, parsed: ParsedMail) -> tuple[list[Recipient], str]:
         headers = parsed.headers
         return envelope_recipients(self.ours, inbound.rcpt_tos, (
             headers.get("delivered-to", ()), headers.get("x-original-to", ()),
             parsed.to + parsed.cc))
-
-    def _gather(self, session: so.Session, parsed: ParsedMail, dedup_key: str) -> Candidates:
-        duplicate = tickets.find_duplicate(session, dedup_key)
-        if duplicate:
-            return Candidates(duplicate_of=duplicate[0], duplicate_ticket=duplicate[1])
-        tag_number = find_tag(self.config.site.subject_tag, parsed.subject)
-        return Candidates(
-            referenced=tuple(tickets.tickets_by_message_ids(session, matching.thread_ids(parsed))),
-            tagged=tickets.ticket_ref(session, tag_number) if tag_number is not None else None,
-            tag_number=tag_number,
-        )
-
-    def _record(self, session: so.Session, prepared: Prepared, decision: Decision,
-                now: datetime) -> Outcome:
-        inbound, parsed = prepared.inbound, prepared.parsed
-        if decision.action in (NEW_TICKET, COMMENT, DUPLICATE):
-            number = self._store_message(session, prepared, decision, now)
-            if inbound.quarantine_id:
-                quarantine.release(session, inbound.quarantine_id, ticket_id=number, now=now)
-        else:
-            number = decision.ticket
-            if self._hold(session, prepared, decision, now) is None:
-                return Outcome(inbound.source, parsed.message_id if parsed else None, DUPLICATE,
-                               number, "duplicate")
-        return Outcome(inbound.source, parsed.message_id if parsed else None, decision.action,
-                       number, decision.reason)
-
-    def _store_message(self, session: so.Session, prepared: Prepared, decision: Decision,
-                       now: datetime) -> int | None:
-        inbound, parsed = prepared.inbound, prepared.parsed
-        sender = parsed.from_addr or (inbound.mail_from or "").lower()
-        author = tickets.contact_id(session, sender, parsed.from_name, now)
-        number = decision.ticket
-        if decision.action == NEW_TICKET:
-            # "Re: AW: Rechnung" opening a ticket makes a ticket "Rechnung".
-            subject = strip_prefixes(remove_tag(self.config.site.subject_tag, parsed.subject))
-            number = tickets.create_ticket(session, subject=subject, queue=decision.queue,
-                                           priority=decision.priority, requester_id=author,
-                                           flags=(), now=now)
-        elif decision.action == COMMENT:
-            tickets.touch_ticket(session, number, now, decision.new_status)
-        duplicate = decision.action == DUPLICATE
-        row = tickets.add_message(
-            session, ticket_id=None if duplicate else number, direction="in", visibility="public",
-            author_id=author, from_address=sender, from_name=parsed.from_name[:200],
-            to_addrs=list(parsed.to), cc_addrs=list(parsed.cc), subject=parsed.subject,
-            date=parsed.date, date_offset=_offset_minutes(parsed.date), received_at=inbound.received_at,
-            message_id=parsed.message_id, in_reply_to=parsed.in_reply_to[0] if parsed.in_reply_to else None,
-            refs=" ".join(parsed.references) or None, visible_text=parsed.visible_text,
-            text="" if duplicate else parsed.text, html=None if duplicate else parsed.html,
-            language=parsed.language, raw_sha256=prepared.raw_sha256, size=len(inbound.raw),
-            source=inbound.source[:300], action=decision.action, matched_by=decision.matched_by,
-            rule_hits=list(decision.rule_hits),
-            dedup_key=None if duplicate else prepared.dedup_key,
-            duplicate_of=decision.duplicate_of,
-        )
-        if not duplicate:
-            tickets.add_attachments(session, row, parsed.attachments)
-        return number
-
-    def _hold(self, session: so.Session, prepared: Prepared, decision: Decision,
-              now: datetime) -> int | None:
-        """Record a held message; None when the same bytes are already held for
-        the same reason (the sender delivered it again)."""
-        inbound, parsed = prepared.inbound, prepared.parsed
-        if inbound.quarantine_id:
-            quarantine.held_again(session, inbound.quarantine_id, action=decision.action,
-                                  reason=decision.reason, detail=prepared.detail,
-                                  ticket_id=decision.ticket, now=now)
-            return inbound.quarantine_id
-        if quarantine.held_copy(session, prepared.raw_sha256, decision.reason):
-            return None
-        return quarantine.add(
-            session, created_at=now, source=inbound.source[:300], mail_from=inbound.mail_from,
-            rcpt_tos=list(inbound.rcpt_tos), raw_sha256=prepared.raw_sha256, size=len(inbound.raw),
-            message_id=parsed.message_id if parsed else None,
-            from_address=parsed.from_addr if parsed else None,
-            subject=parsed.subject if parsed else "", action=decision.action,
-            reason=decision.reason, detail=prepared.detail, ticket_id=decision.ticket)
 
     # -- read-only and admin entry points -------------------------------------
 
@@ -264,10 +183,11 @@ class Ingestor:
             parsed = parse_mail(inbound.raw, max_attachment_size=self.config.limits.max_attachment_size)
         except ParseError as exc:
             return Inspection(None, Decision(QUARANTINED, reason=exc.reason, rule_hits=(exc.reason,)))
+        automatic = tuple(autosubmit.signals(parsed, inbound.mail_from, loop_names(self.config)))
         if not use_database:
-            return Inspection(parsed, self.decide(None, inbound, parsed))
+            return Inspection(parsed, self.decide(None, inbound, parsed), automatic)
         with reading(self.engine) as session:
-            return Inspection(parsed, self.decide(session, inbound, parsed))
+            return Inspection(parsed, self.decide(session, inbound, parsed), automatic)
 
     def retry_quarantined(self, entry_id: int) -> Outcome:
         """Run a held message through the pipeline again (after a fix or a change)."""
@@ -279,6 +199,12 @@ class Ingestor:
                           received_at=self.clock(), mail_from=entry.mail_from,
                           rcpt_tos=tuple(entry.rcpt_tos), quarantine_id=entry.id)
         return self.accept_message(inbound)
+
+
+def signer_from(config: Config) -> Signer:
+    site = config.site
+    until = date.fromisoformat(site.previous_key_until) if site.previous_key_until else None
+    return Signer(site.secret_key, site.previous_secret_key, until)
 
 
 def _storable(inbound: Inbound) -> Inbound:
@@ -295,11 +221,6 @@ def _storable(inbound: Inbound) -> Inbound:
 def _unavailable(inbound: Inbound, why: str | None) -> Outcome:
     return Outcome(inbound.source, None, None, reason=f"temporary_failure: {why}",
                    temporary_failure=True)
-
-
-def _offset_minutes(date: datetime | None) -> int | None:
-    offset = date.utcoffset() if date else None
-    return int(offset.total_seconds() // 60) if offset is not None else None
 
 
 def _msgid(prepared: Prepared) -> str:

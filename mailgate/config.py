@@ -14,13 +14,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
+from mailgate.directory import (AgentConfig, OrganisationConfig, QueueConfig, build_agents,
+                                build_organisations, build_queues, is_address)
 from mailgate.errors import ConfigError
 
-PRIORITIES = ("low", "medium", "high")
 ENV_PREFIX = "MAILGATE_"
 DEFAULT_CONFIG_NAME = "mailgate.toml"
 
@@ -37,13 +38,17 @@ def _check_optional_hostport(value: str) -> str | None:
 
 
 def _check_address(value: str) -> str | None:
-    if value and not _is_address(value):
+    if value and not is_address(value):
         return f"not a mail address: {value!r}"
     return None
 
 
 def _check_positive(value: int) -> str | None:
     return None if value > 0 else f"must be a positive number, got {value}"
+
+
+def _check_percent(value: int) -> str | None:
+    return None if 0 < value <= 100 else f"must be a percentage (1-100), got {value}"
 
 
 def _check_level(value: str) -> str | None:
@@ -63,18 +68,24 @@ def _check_tag(value: str) -> str | None:
     return None
 
 
+def _check_date(value: str) -> str | None:
+    try:
+        if value and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            date.fromisoformat(value)
+            return None
+    except ValueError:
+        pass
+    return f"expected a date YYYY-MM-DD, got {value!r}" if value else None
+
+
+def _check_previous_secret(value: str) -> str | None:
+    return _check_secret(value) if value else None
+
+
 def _check_url(value: str) -> str | None:
     if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
         return f"expected a sqlite:// or postgresql+psycopg:// URL, got {value!r}"
     return None
-
-
-def _is_address(value: str) -> bool:
-    try:
-        parsed = Address(addr_spec=value)
-    except (ValueError, IndexError):
-        return False
-    return bool(parsed.username and parsed.domain and "." in parsed.domain or parsed.domain == "localhost")
 
 
 def _doc(text: str, check=None) -> dict:
@@ -98,6 +109,12 @@ class SiteConfig:
         "Return path for bounces; VERP adds +<id> (default bounces@<domain>).", _check_address))
     subject_tag: str = field(default="[#{number}]", metadata=_doc(
         "Ticket tag put in subjects and recognised in replies.", _check_tag))
+    previous_secret_key: str = field(default="", metadata=_doc(
+        "The secret before the last change: tokens and links it signed are still "
+        "accepted until previous_key_until (or for good if that is empty).",
+        _check_previous_secret))
+    previous_key_until: str = field(default="", metadata=_doc(
+        "Last day (YYYY-MM-DD) the previous secret is accepted.", _check_date))
 
 
 def _check_sync(value: str) -> str | None:
@@ -173,17 +190,33 @@ class OutboundConfig:
 
 
 @dataclass(frozen=True)
-class LogConfig:
-    level: str = field(default="info", metadata=_doc(
-        "Log level: debug, info, warning or error.", _check_level))
+class ConversationConfig:
+    cc_participants: bool = field(default=True, metadata=_doc(
+        "Addresses in Cc of a ticket's first mail may take part in it."))
+    trusted_authserv_ids: str = field(default="", metadata=_doc(
+        "Comma-separated authserv-ids of the MTAs whose Authentication-Results we "
+        "believe; a DMARC fail from them makes the sender no participant."))
+    auto_replies_per_hour: int = field(default=5, metadata=_doc(
+        "Most automatic mails (acknowledgements, rejections) to one address per hour.",
+        _check_positive))
+    flood_tickets_per_hour: int = field(default=10, metadata=_doc(
+        "New tickets from one sender per hour before further mail is held as flood.",
+        _check_positive))
+    same_topic_hours: int = field(default=24, metadata=_doc(
+        "A new mail repeating one of the sender's tickets of the last hours joins it.",
+        _check_positive))
+    same_topic_similarity: int = field(default=90, metadata=_doc(
+        "How alike (percent) its text must be to count as the same topic.", _check_percent))
+    suppression_days: int = field(default=60, metadata=_doc(
+        "Days an address that bounced hard gets no mail from us.", _check_positive))
+    link_days: int = field(default=30, metadata=_doc(
+        "Days a link to a ticket in our mail stays valid.", _check_positive))
 
 
 @dataclass(frozen=True)
-class QueueConfig:
-    name: str
-    addresses: tuple[str, ...]
-    language: str = ""
-    priority: str = "medium"
+class LogConfig:
+    level: str = field(default="info", metadata=_doc(
+        "Log level: debug, info, warning or error.", _check_level))
 
 
 SECTIONS: dict[str, type] = {
@@ -194,6 +227,7 @@ SECTIONS: dict[str, type] = {
     "lmtp": LmtpConfig,
     "limits": LimitsConfig,
     "ingest": IngestConfig,
+    "conversation": ConversationConfig,
     "outbound": OutboundConfig,
     "log": LogConfig,
 }
@@ -208,9 +242,12 @@ class Config:
     lmtp: LmtpConfig
     limits: LimitsConfig
     ingest: IngestConfig
+    conversation: ConversationConfig
     outbound: OutboundConfig
     log: LogConfig
     queues: tuple[QueueConfig, ...]
+    agents: tuple[AgentConfig, ...] = ()
+    organisations: tuple[OrganisationConfig, ...] = ()
     path: Path | None = None
 
     @property
@@ -223,6 +260,11 @@ class Config:
 
     def queue(self, name: str) -> QueueConfig | None:
         return next((q for q in self.queues if q.name == name), None)
+
+    @property
+    def trusted_authserv_ids(self) -> frozenset[str]:
+        return frozenset(filter(None, (i.strip().lower() for i in
+                                       self.conversation.trusted_authserv_ids.split(","))))
 
 
 def load_config(path: str | os.PathLike | None = None,
@@ -246,15 +288,16 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
                  path: Path | None = None) -> Config:
     """Validate a parsed TOML document plus env overrides into a Config."""
     environ = {} if environ is None else environ
-    unknown = set(document) - set(SECTIONS) - {"queues"}
+    unknown = set(document) - set(SECTIONS) - {"queues", "agents", "organisations"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
     sections = {name: _build_section(name, cls, document.get(name, {}), environ)
                 for name, cls in SECTIONS.items()}
     sections["site"] = _derive_site(sections["site"])
     sections["data"] = _resolve_data_dir(sections["data"], path)
-    queues = _build_queues(document.get("queues"), sections["site"].domain)
-    config = Config(**sections, queues=queues, path=path)
+    queues = build_queues(document.get("queues"), sections["site"].domain)
+    config = Config(**sections, queues=queues, agents=build_agents(document.get("agents"), queues),
+                    organisations=build_organisations(document.get("organisations")), path=path)
     _check_addresses_unique(config)
     return config
 
@@ -331,49 +374,6 @@ def _resolve_data_dir(data: DataConfig, path: Path | None) -> DataConfig:
     if not directory.is_absolute() and path is not None:
         directory = path.parent / directory
     return dataclasses.replace(data, dir=str(directory.absolute()))
-
-
-def _build_queues(raw: Any, domain: str) -> tuple[QueueConfig, ...]:
-    if raw is None:
-        raw = [{"name": "support", "addresses": [f"support@{domain}"]}]
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("queues: expected at least one [[queues]] table")
-    queues, names = [], set()
-    for index, table in enumerate(raw):
-        where = f"queues[{index}]"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table")
-        queue = _build_queue(where, table)
-        if queue.name in names:
-            raise ConfigError(f"{where}.name: duplicate queue name {queue.name!r}")
-        names.add(queue.name)
-        queues.append(queue)
-    return tuple(queues)
-
-
-def _build_queue(where: str, table: dict) -> QueueConfig:
-    known = {"name", "addresses", "language", "priority"}
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"{where}.{key}: unknown key")
-    name = table.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-        raise ConfigError(f"{where}.name: expected up to 64 letters, digits, '-', '_' or '.'")
-    addresses = table.get("addresses")
-    if (not isinstance(addresses, list) or not addresses
-            or not all(isinstance(a, str) for a in addresses)):
-        raise ConfigError(f"{where}.addresses: expected a list of mail addresses")
-    for address in addresses:
-        if not _is_address(address) or "+" in address.partition("@")[0]:
-            raise ConfigError(f"{where}.addresses: not a plain mail address: {address!r}")
-    language = table.get("language", "")
-    if not isinstance(language, str) or (language and not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language)):
-        raise ConfigError(f"{where}.language: expected a language code such as 'it' or 'pt_BR'")
-    priority = table.get("priority", "medium")
-    if priority not in PRIORITIES:
-        raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
-    return QueueConfig(name=name, addresses=tuple(a.lower() for a in addresses),
-                       language=language, priority=priority)
 
 
 def _check_addresses_unique(config: Config) -> None:

@@ -1,44 +1,219 @@
-"""What to do with a parsed message: a Decision plus the named rules that
-fired. Pure: everything it needs is passed in."""
+"""What to do with a parsed message: a Decision, the events it causes, and
+the named rules that led there. Pure: everything it needs is passed in.
+
+The order: repeats; bounces; no sender; a bad token; mail to the no-reply
+address; then a mail that continues a ticket (SPEC §4.1) must come from a
+participant (§4.3) of a ticket that is not closed (§4.2), and a mail that
+opens one must not be a flood or the same topic again (§4.5). Automatic mail
+never gets an automatic answer (§4.4).
+"""
 
 from __future__ import annotations
 
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
 from mailgate.config import Config
 from mailgate.domain import (BOUNCE, COMMENT, DUPLICATE, NEW_TICKET, QUARANTINED, REJECTED,
-                             Candidates, Decision, Inbound, ParsedMail, Recipient)
+                             Candidates, Decision, Inbound, ParsedMail, Recipient, TicketRef)
+from mailgate.mail import autosubmit
+from mailgate.mail.authresults import dmarc_failed
+from mailgate.mail.subject import remove_tag, strip_prefixes
 from mailgate.matching import match_ticket
+from mailgate.notify import events
+from mailgate.participants import reply_address, sender_of, standing
 
 # A customer's answer to a ticket waiting on them, or already solved, reopens it.
 _REOPENS = {"pending": "open", "solved": "open"}
+_SIMILAR_CHARS = 4000                   # compare at most this much text for "same topic"
+
+
+@dataclass
+class _Mail:
+    """What every rule below looks at, gathered once."""
+
+    config: Config
+    parsed: ParsedMail
+    candidates: Candidates
+    sender: str
+    automatic: list[str]
+    now: datetime
+    hits: list[str] = field(default_factory=list)
+    unauthenticated: bool = False
+
+    @property
+    def reply_address(self) -> str:
+        return reply_address(self.parsed, self.sender)
 
 
 def decide(config: Config, inbound: Inbound, parsed: ParsedMail, recipients: list[Recipient],
-           recipient_source: str, candidates: Candidates) -> Decision:
+           recipient_source: str, candidates: Candidates, now: datetime) -> Decision:
     hits = [f"recipient:{recipient_source}"]
     if candidates.duplicate_of is not None:
         return Decision(DUPLICATE, ticket=candidates.duplicate_ticket, reason="duplicate",
                         duplicate_of=candidates.duplicate_of, rule_hits=tuple(hits + ["duplicate"]))
+    sender = sender_of(parsed, inbound)
+    mail = _Mail(config, parsed, candidates, sender,
+                 autosubmit.signals(parsed, inbound.mail_from, loop_names(config)), now, hits)
+    hits += mail.automatic
     kinds = {r.kind for r in recipients}
-    if recipients and kinds == {"noreply"}:
-        return _refuse(REJECTED, "off_thread:no_reply", hits)
-    if recipients and kinds == {"bounce"}:
-        # Matching bounces to the outbox entry they answer comes with the
-        # notifier; until then they are held, never turned into tickets.
-        return _refuse(BOUNCE, "bounce:unmatched", hits)
+    if "bounce" in kinds or "auto:dsn" in mail.automatic or parsed.failed_recipients and mail.automatic:
+        return _bounce(mail)
     queue = _owning_queue(config, recipients, hits)
-    if not (parsed.from_addr or inbound.mail_from):
-        return _refuse(QUARANTINED, "no_sender", hits)
+    if not sender:
+        return Decision(QUARANTINED, reason="no_sender", rule_hits=tuple(hits + ["no_sender"]))
+    mail.unauthenticated = dmarc_failed(parsed.headers.get("authentication-results", ()),
+                                        config.trusted_authserv_ids)
+    if mail.unauthenticated:
+        hits.append("auth:dmarc_fail")
     match, match_hits = match_ticket(candidates)
     hits += match_hits
-    if match.ticket is None:
-        return Decision(NEW_TICKET, queue=queue, new_status="new",
-                        priority=config.queue(queue).priority, rule_hits=tuple(hits + [f"queue:{queue}"]))
-    ticket = match.ticket
+    if candidates.token == "invalid":
+        return _refuse(mail, "off_thread:bad_token", match.ticket, match.matched_by)
+    if recipients and kinds == {"noreply"}:
+        return _refuse(mail, "off_thread:no_reply", match.ticket, match.matched_by)
+    if match.ticket is not None:
+        return _continue(mail, match.ticket, match.matched_by)
+    return _open(mail, queue)
+
+
+def _continue(mail: _Mail, ticket: TicketRef, matched_by: str) -> Decision:
+    role = _role(mail, ticket)
+    if role is None:
+        return _refuse(mail, "off_thread:not_participant", ticket, matched_by)
     if ticket.status == "closed":
-        return Decision(REJECTED, ticket=ticket.number, reason="off_thread:closed",
-                        matched_by=match.matched_by, rule_hits=tuple(hits + ["off_thread:closed"]))
-    return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=match.matched_by,
-                    new_status=_REOPENS.get(ticket.status), rule_hits=tuple(hits))
+        queue = mail.config.queue(ticket.queue)
+        policy = queue.closed_policy if queue else "reject"
+        if policy == "reject" or mail.automatic:
+            return _refuse(mail, "off_thread:closed", ticket, matched_by)
+        if policy == "new_ticket":
+            mail.hits.append("closed:new_ticket")
+            return replace(_open(mail, ticket.queue, follow_up=True), linked_ticket=ticket.number)
+        mail.hits.append("closed:reopen")
+        return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
+                        new_status="open", rule_hits=tuple(mail.hits))
+    if mail.automatic:
+        # An out-of-office is kept on the ticket and changes nothing (SPEC §4.4).
+        if autosubmit.is_out_of_office(mail.parsed):
+            mail.hits.append("auto:out_of_office")
+        return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
+                        visibility="automatic", rule_hits=tuple(mail.hits))
+    return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
+                    new_status=_REOPENS.get(ticket.status), rule_hits=tuple(mail.hits))
+
+
+def _open(mail: _Mail, queue: str, follow_up: bool = False) -> Decision:
+    config, candidates, hits = mail.config, mail.candidates, mail.hits
+    last_hour = [t for t in candidates.recent if t.created_at >= mail.now - timedelta(hours=1)]
+    if len(last_hour) >= config.conversation.flood_tickets_per_hour:
+        hits.append("flood")
+        notices = ()
+        # One notice an hour at most; it may pass the general hourly limit,
+        # which the acknowledgements of the first tickets have used up.
+        if candidates.automatic_sent.get("flood_notice"):
+            hits.append("auto_reply:flood_notice_sent")
+        elif _may_answer(mail, count_limit=False):
+            notices = (events.flood_notice(mail.reply_address),)
+        return Decision(QUARANTINED, reason="flood", events=notices, rule_hits=tuple(hits))
+    same = None if mail.automatic or follow_up else _same_topic(mail)
+    if same is not None:
+        hits.append("same_topic")
+        return Decision(COMMENT, queue=same.queue, ticket=same.number, matched_by="same_topic",
+                        new_status=_REOPENS.get(same.status), flags=("possible_duplicate",),
+                        rule_hits=tuple(hits))
+    flags = tuple(flag for flag, on in (("auto", bool(mail.automatic)),
+                                        ("unauthenticated", mail.unauthenticated)) if on)
+    notices = (events.ticket_received(mail.reply_address),) if _may_answer(mail) else ()
+    return Decision(NEW_TICKET, queue=queue, new_status="new", priority=config.queue(queue).priority,
+                    flags=flags, events=notices, rule_hits=tuple(hits + [f"queue:{queue}"]))
+
+
+def _refuse(mail: _Mail, reason: str, ticket: TicketRef | None, matched_by: str | None) -> Decision:
+    """Off-thread (SPEC §4.2): kept with its reason, not added, answered with
+    the link back when the sender takes part in the ticket, else with the
+    advice to write a new mail."""
+    mail.hits.append(reason)
+    notices = ()
+    if _may_answer(mail):
+        linked = ticket is not None and _role(mail, ticket, record=False) is not None
+        notices = (events.reply_rejected(mail.reply_address, ticket.number if ticket else None, reason,
+                                         mail.candidates.sender_contact if linked else None),)
+    return Decision(REJECTED, ticket=ticket.number if ticket else None, reason=reason,
+                    matched_by=matched_by, events=notices, rule_hits=tuple(mail.hits))
+
+
+def _role(mail: _Mail, ticket: TicketRef, record: bool = True) -> str | None:
+    """The sender's standing in the ticket; none when the MTA says the From is forged."""
+    role = None if mail.unauthenticated else standing(mail.config, mail.sender, ticket)
+    if record and role is not None:
+        mail.hits.append(f"participant:{role}")
+    return role
+
+
+def _bounce(mail: _Mail) -> Decision:
+    """A delivery report about our mail (SPEC §4.4): never a ticket. Only a
+    report we can tie to one of our mails (signed VERP address or signed
+    Message-ID) marks it failed, and only that mail's recipient is suppressed:
+    a forged report cannot silence someone else's address."""
+    parsed, candidates = mail.parsed, mail.candidates
+    failed = parsed.failed_recipients
+    permanent = [r for r in failed if r.permanent]
+    if candidates.bounce_outbox is None:
+        mail.hits.append("bounce:unmatched")
+        return Decision(BOUNCE, reason="bounce:unmatched", rule_hits=tuple(mail.hits))
+    reason = "bounce:hard" if permanent else "bounce:soft" if failed else "bounce:no_failure"
+    mail.hits += [f"bounce:matched_by_{candidates.bounce_matched_by}", reason]
+    address, ticket = candidates.bounce_recipient, candidates.bounce_ticket
+    notices = ()
+    if failed and address and ticket is not None:
+        notices = (events.delivery_failed(ticket, address, (permanent or failed)[0].status),)
+    return Decision(BOUNCE, ticket=ticket, reason=reason,
+                    bounce_outbox=candidates.bounce_outbox if failed else None,
+                    suppress=(address,) if permanent and address else (),
+                    visibility="automatic", events=notices, rule_hits=tuple(mail.hits))
+
+
+def _may_answer(mail: _Mail, count_limit: bool = True) -> bool:
+    """May an automatic mail go to this sender now? Never to automatic mail,
+    to a sender the MTA did not vouch for, to an address that bounces, or
+    past the hourly limit (loops between auto-responders end here)."""
+    if mail.automatic:
+        reason = "auto_reply:to_automatic_mail"
+    elif mail.unauthenticated:
+        reason = "auto_reply:unauthenticated"
+    elif mail.candidates.suppressed:
+        reason = "auto_reply:address_suppressed"
+    elif count_limit and sum(mail.candidates.automatic_sent.values()) >= mail.config.conversation.auto_replies_per_hour:
+        reason = "auto_reply:limit"
+    else:
+        return True
+    mail.hits.append(reason)
+    return False
+
+
+def _same_topic(mail: _Mail) -> TicketRef | None:
+    """The sender's ticket this mail repeats: same subject, near-identical text."""
+    conversation = mail.config.conversation
+    since = mail.now - timedelta(hours=conversation.same_topic_hours)
+    subject = normalised_subject(mail.config, mail.parsed.subject)
+    text = (mail.parsed.visible_text or mail.parsed.text)[:_SIMILAR_CHARS]
+    for recent in mail.candidates.recent:
+        if recent.ref.status == "closed" or recent.created_at < since:
+            continue
+        if normalised_subject(mail.config, recent.subject) != subject:
+            continue
+        matcher = difflib.SequenceMatcher(None, text, recent.first_text[:_SIMILAR_CHARS], autojunk=False)
+        if matcher.real_quick_ratio() * 100 >= conversation.same_topic_similarity and \
+                matcher.ratio() * 100 >= conversation.same_topic_similarity:
+            return recent.ref
+    return None
+
+
+def normalised_subject(config: Config, subject: str) -> str:
+    """"Re: AW: [#12] Rechnung  offen" -> "rechnung offen"."""
+    return re.sub(r"\s+", " ", strip_prefixes(remove_tag(config.site.subject_tag, subject))).strip().lower()
 
 
 def _owning_queue(config: Config, recipients: list[Recipient], hits: list[str]) -> str:
@@ -51,5 +226,8 @@ def _owning_queue(config: Config, recipients: list[Recipient], hits: list[str]) 
     return config.queues[0].name
 
 
-def _refuse(action: str, reason: str, hits: list[str]) -> Decision:
-    return Decision(action, reason=reason, rule_hits=tuple(hits + [reason]))
+def loop_names(config: Config) -> frozenset[str]:
+    """Addresses and names that, in X-Loop or From, mean "this came from us"."""
+    names = {config.site.domain, config.site.noreply_address, config.site.bounce_address}
+    names.update(address for queue in config.queues for address in queue.addresses)
+    return frozenset(name.lower() for name in names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Mapping
 
 # Actions reported by `mailgate ingest --json` and stored with each message.
 NEW_TICKET = "new_ticket"
@@ -54,6 +54,15 @@ class AttachmentPart:
 
 
 @dataclass(frozen=True)
+class FailedRecipient:
+    """A recipient a delivery status notification reports as failed."""
+
+    address: str
+    status: str                       # "5.1.1", or "" when the report gives none
+    permanent: bool
+
+
+@dataclass(frozen=True)
 class ParsedMail:
     """Stage 3: what mailgate understood of a message (pure data, no I/O)."""
 
@@ -73,8 +82,10 @@ class ParsedMail:
     headers: Mapping[str, tuple[str, ...]] = field(repr=False)   # lowercased name -> values
     content_digest: str = ""          # sha256 of the decoded content, transport headers excluded
     defects: tuple[str, ...] = ()
-    visible_text: str | None = None   # filled by the conversation stage
+    visible_text: str | None = None   # what the author wrote now (SPEC §3.4)
     language: str | None = None
+    failed_recipients: tuple[FailedRecipient, ...] = ()   # when it is a bounce
+    returned_message_id: str | None = None                 # the mail a bounce returns
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,18 @@ class TicketRef:
     number: int
     status: str
     queue: str
+    requester: str | None = None
+    participants: frozenset[str] = frozenset()    # addresses that may continue it
+
+
+@dataclass(frozen=True)
+class RecentTicket:
+    """One of the sender's recent tickets: for flood and same-topic checks."""
+
+    ref: TicketRef
+    subject: str
+    first_text: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,18 @@ class Candidates:
     referenced: tuple[TicketRef, ...] = ()    # tickets of In-Reply-To/References, best first
     tagged: TicketRef | None = None           # ticket named by the subject tag
     tag_number: int | None = None             # number in the subject tag, even if unknown
+    token: str = "none"                       # "none", "valid" or "invalid" (SPEC §4.0)
+    token_ticket: TicketRef | None = None     # ticket of a valid token
+    token_role: str | None = None             # "c" or "a"
+    forged_reference: bool = False            # one of "our" Message-IDs did not verify
+    sender_contact: int | None = None
+    recent: tuple[RecentTicket, ...] = ()     # the sender's tickets of the last hours
+    automatic_sent: Mapping[str, int] = field(default_factory=dict)   # kind -> count, last hour
+    suppressed: bool = False                  # the reply address bounced hard lately
+    bounce_outbox: int | None = None          # outbox entry a bounce reports on
+    bounce_ticket: int | None = None          # the ticket of that entry
+    bounce_recipient: str | None = None       # the address that entry went to
+    bounce_matched_by: str | None = None      # "verp" or "message_id"
 
 
 @dataclass(frozen=True)
@@ -100,7 +135,7 @@ class Match:
     """Stage 5: which ticket the message continues, and how we know."""
 
     ticket: TicketRef | None
-    matched_by: str | None                    # "references", "subject_tag" or None
+    matched_by: str | None                    # "token", "references", "subject_tag" or None
 
 
 @dataclass(frozen=True)
@@ -115,7 +150,39 @@ class Decision:
     new_status: str | None = None
     priority: str | None = None
     duplicate_of: int | None = None           # message row of the first copy
+    visibility: str = "public"                # "automatic" for an out-of-office on a ticket
+    flags: tuple[str, ...] = ()               # added to the ticket: auto, unauthenticated, ...
+    linked_ticket: int | None = None          # the closed ticket a new one follows up
+    events: tuple["Event", ...] = ()          # notices to send because of this mail
+    bounce_outbox: int | None = None          # outbox entry to mark failed
+    suppress: tuple[str, ...] = ()            # addresses that bounced hard
     rule_hits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    """A notice the notifier renders and sends (SPEC §6.1)."""
+
+    kind: str                                 # ticket_received, reply_rejected, flood_notice, ...
+    audience: str                             # "customer" or "agents"
+    recipient: str | None = None              # the customer's address; agents are chosen later
+    ticket: int | None = None                 # None: the ticket this mail opens (its requester
+    automatic: bool = True                    #   gets the link); automatic notices count
+    link_contact: int | None = None           #   against the per-hour limit (SPEC §4.4)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message after stages 2-3: stored raw, parsed (or why it could not be)."""
+
+    inbound: Inbound
+    raw_sha256: str | None
+    parsed: ParsedMail | None = None
+    failure: str | None = None        # quarantine reason when parsing failed
+    detail: str = ""
+    unavailable: str | None = None    # the raw store could not be written
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 
 from mailgate.domain import Candidates, Inbound, Match, ParsedMail
+from mailgate.participants import sender_of
+
 
 def dedup_key(parsed: ParsedMail, inbound: Inbound) -> str:
     """Message-ID + sender + digest of the decoded content.
@@ -14,7 +16,7 @@ def dedup_key(parsed: ParsedMail, inbound: Inbound) -> str:
     being swallowed (FreeScout #5591); without a Message-ID the sender and
     the digest alone identify the mail.
     """
-    sender = parsed.from_addr or (inbound.mail_from or "").lower()
+    sender = sender_of(parsed, inbound)
     key = "\0".join((parsed.message_id or "", sender, parsed.content_digest))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -28,11 +30,17 @@ def thread_ids(parsed: ParsedMail) -> list[str]:
 
 
 def match_ticket(candidates: Candidates) -> tuple[Match, list[str]]:
-    """The ticket this mail continues, with the rule hits that explain it.
-    (The signed reply token, when it comes, is tried before references.)"""
+    """The ticket this mail continues, with the rule hits that explain it, in
+    the order of SPEC §4.1: reply token, references, subject tag."""
+    hits = ["references:forged_id"] if candidates.forged_reference else []
+    if candidates.token_ticket:
+        return Match(candidates.token_ticket, "token"), hits + ["match:token"]
+    if candidates.token == "valid":
+        hits.append("token:unknown_ticket")
     if candidates.referenced:
-        return Match(candidates.referenced[0], "references"), ["match:references"]
+        return Match(candidates.referenced[0], "references"), hits + ["match:references"]
     if candidates.tagged:
-        return Match(candidates.tagged, "subject_tag"), ["match:subject_tag"]
-    hits = ["subject_tag:unknown_ticket"] if candidates.tag_number is not None else []
+        return Match(candidates.tagged, "subject_tag"), hits + ["match:subject_tag"]
+    if candidates.tag_number is not None:
+        hits.append("subject_tag:unknown_ticket")
     return Match(None, None), hits

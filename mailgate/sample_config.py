@@ -26,11 +26,29 @@ QUEUES = """\
 #   addresses  the support addresses of this queue
 #   language   language of the queue's mail, e.g. "it" (empty: detect per customer)
 #   priority   default priority of new tickets: low, medium or high
+#   closed_policy  a reply to a closed ticket: "reject" (the sender gets a
+#              link back), "reopen", or "new_ticket" (linked to the closed one)
 [[queues]]
 name = "support"
 addresses = ["support@{domain}"]
 language = ""
 priority = "medium"
+closed_policy = "reject"
+
+# Agents: who answers tickets. Their addresses take part in every ticket of
+# their queues (all queues when `queues` is empty).
+#   [[agents]]
+#   name = "Anna Bianchi"
+#   address = "anna@{domain}"
+#   queues = ["support"]
+#   role = "agent"            # or "supervisor"
+
+# Organisations: customers' companies, by mail domain. With share_tickets,
+# colleagues may answer each other's tickets.
+#   [[organisations]]
+#   name = "ACME"
+#   domains = ["acme.example"]
+#   share_tickets = true
 """
 
 

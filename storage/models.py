@@ -184,3 +184,44 @@ class QuarantineEntry(Base):
     status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)     # held/released/dropped
     attempts: so.Mapped[int] = so.mapped_column(default=1)
     ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
+
+
+class Participant(Base):
+    """Someone who may continue a ticket besides its requester (SPEC §4.3)."""
+
+    __tablename__ = "ticket_participants"
+
+    ticket_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("tickets.id"), primary_key=True)
+    contact_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("contacts.id"), primary_key=True)
+    role: so.Mapped[str] = so.mapped_column(sa.String(16))            # requester, cc, reply_to
+    created_at: so.Mapped[datetime]
+
+
+class Event(Base):
+    """A notice a decision caused (SPEC §6.1), waiting for the notifier."""
+
+    __tablename__ = "events"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    audience: so.Mapped[str] = so.mapped_column(sa.String(10))         # customer or agents
+    recipient: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    automatic: so.Mapped[bool] = so.mapped_column(default=True)
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)   # pending, sent, skipped
+    created_at: so.Mapped[datetime]
+
+    # The hourly limit of automatic mails counts by recipient and time.
+    __table_args__ = (sa.Index("ix_events_recipient_created_at", "recipient", "created_at"),)
+
+
+class Suppression(Base):
+    """An address we send nothing to until a date: it bounced hard (SPEC §4.4)."""
+
+    __tablename__ = "suppressions"
+
+    address: so.Mapped[str] = so.mapped_column(sa.String(320), primary_key=True)
+    reason: so.Mapped[str] = so.mapped_column(sa.String(200))
+    until: so.Mapped[datetime]
+    created_at: so.Mapped[datetime]

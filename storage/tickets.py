@@ -9,24 +9,44 @@ from typing import Iterable, Sequence
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from mailgate.domain import AttachmentPart, TicketRef
-from storage.models import Attachment, Contact, Message, Ticket
+from mailgate.domain import AttachmentPart, RecentTicket, TicketRef
+from storage.models import Attachment, Contact, Message, Participant, Ticket
 
 _tickets = Ticket.__table__
 _messages = Message.__table__
 _contacts = Contact.__table__
 _attachments = Attachment.__table__
+_participants = Participant.__table__
 
 # The ingest path runs these for every message: built once, compiled once,
 # executed with parameters (building a statement per call costs 3-4x more).
 _FIND_DUPLICATE = sa.select(_messages.c.id, _messages.c.ticket_id).where(
     _messages.c.dedup_key == sa.bindparam("key"))
 _TICKETS_BY_MESSAGE_ID = (
-    sa.select(_messages.c.message_id, _tickets.c.id, _tickets.c.status, _tickets.c.queue)
-    .join(_tickets, _tickets.c.id == _messages.c.ticket_id)
-    .where(_messages.c.message_id.in_(sa.bindparam("ids", expanding=True))))
-_TICKET_REF = sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue).where(
-    _tickets.c.id == sa.bindparam("number"))
+    sa.select(_messages.c.message_id, _messages.c.ticket_id)
+    .where(_messages.c.message_id.in_(sa.bindparam("ids", expanding=True)),
+           _messages.c.ticket_id.is_not(None)))
+_TICKET_REF = (
+    sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _contacts.c.address)
+    .outerjoin(_contacts, _contacts.c.id == _tickets.c.requester_id)
+    .where(_tickets.c.id == sa.bindparam("number")))
+_PARTICIPANTS = (
+    sa.select(_contacts.c.address).join(_participants, _participants.c.contact_id == _contacts.c.id)
+    .where(_participants.c.ticket_id == sa.bindparam("number")))
+_ADD_PARTICIPANT = _participants.insert()
+_first_message = _messages.alias("first_message")
+_RECENT_TICKETS = (
+    sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _tickets.c.subject,
+              _tickets.c.created_at, _messages.c.visible_text, _messages.c.text)
+    .select_from(_tickets)
+    .outerjoin(_messages, _messages.c.id == (
+        sa.select(sa.func.min(_first_message.c.id)).where(_first_message.c.ticket_id == _tickets.c.id)
+        .correlate(_tickets).scalar_subquery()))
+    .where(_tickets.c.requester_id == sa.bindparam("requester"),
+           _tickets.c.created_at >= sa.bindparam("since"))
+    .order_by(_tickets.c.id.desc()).limit(sa.bindparam("limit")))
+_SET_FLAGS = _tickets.update().where(_tickets.c.id == sa.bindparam("number")).values(
+    flags=sa.bindparam("flags"))
 _FIND_CONTACT = sa.select(_contacts.c.id, _contacts.c.name).where(_contacts.c.address == sa.bindparam("address"))
 _NAME_CONTACT = _contacts.update().where(_contacts.c.id == sa.bindparam("contact")).values(
     name=sa.bindparam("name"))
@@ -45,23 +65,61 @@ def find_duplicate(session: so.Session, dedup_key: str) -> tuple[int, int | None
     return (row.id, row.ticket_id) if row else None
 
 
-def tickets_by_message_ids(session: so.Session, message_ids: Sequence[str]) -> list[TicketRef]:
-    """Tickets holding any of these Message-IDs, in the order of `message_ids`."""
+def tickets_by_message_ids(session: so.Session, message_ids: Sequence[str]) -> dict[str, int]:
+    """Message-ID -> ticket number, for those of `message_ids` stored on a ticket."""
     if not message_ids:
-        return []
+        return {}
     rows = session.connection().execute(_TICKETS_BY_MESSAGE_ID, {"ids": list(message_ids)}).all()
-    by_id = {row.message_id: TicketRef(row.id, row.status, row.queue) for row in rows}
-    refs: list[TicketRef] = []
-    for message_id in message_ids:
-        ref = by_id.get(message_id)
-        if ref and ref not in refs:
-            refs.append(ref)
-    return refs
+    return {row.message_id: row.ticket_id for row in rows}
 
 
 def ticket_ref(session: so.Session, number: int) -> TicketRef | None:
-    row = session.connection().execute(_TICKET_REF, {"number": number}).first()
-    return TicketRef(row.id, row.status, row.queue) if row else None
+    """What matching and participation need to know of a ticket."""
+    connection = session.connection()
+    row = connection.execute(_TICKET_REF, {"number": number}).first()
+    if row is None:
+        return None
+    others = connection.execute(_PARTICIPANTS, {"number": number}).scalars()
+    return TicketRef(row.id, row.status, row.queue, row.address, frozenset(others))
+
+
+def add_participants(session: so.Session, number: int, contacts: dict[int, str], now: datetime) -> None:
+    """Record who besides the requester may continue a ticket (contact id -> role)."""
+    if contacts:
+        session.connection().execute(_ADD_PARTICIPANT, [
+            {"ticket_id": number, "contact_id": contact, "role": role, "created_at": now}
+            for contact, role in contacts.items()])
+
+
+def participants_of(session: so.Session, number: int) -> list[tuple[str, str]]:
+    """(address, role) of those besides the requester who take part in a ticket."""
+    rows = session.execute(
+        sa.select(_contacts.c.address, _participants.c.role)
+        .join(_participants, _participants.c.contact_id == _contacts.c.id)
+        .where(_participants.c.ticket_id == number).order_by(_contacts.c.address))
+    return [(row.address, row.role) for row in rows]
+
+
+def add_flags(session: so.Session, number: int, flags: Iterable[str]) -> None:
+    ticket = session.get(Ticket, number)
+    if ticket is not None:
+        merged = list(dict.fromkeys([*ticket.flags, *flags]))
+        session.connection().execute(_SET_FLAGS, {"number": number, "flags": merged})
+
+
+def recent_tickets(session: so.Session, requester_id: int, since: datetime,
+                   limit: int) -> list[RecentTicket]:
+    """The requester's tickets opened since `since`, newest first, each with the
+    visible text of its first message (for flood and same-topic checks)."""
+    rows = session.connection().execute(
+        _RECENT_TICKETS, {"requester": requester_id, "since": since, "limit": limit}).all()
+    return [RecentTicket(TicketRef(row.id, row.status, row.queue), row.subject,
+                         row.visible_text or row.text or "", row.created_at) for row in rows]
+
+
+def find_contact(session: so.Session, address: str) -> int | None:
+    row = session.connection().execute(_FIND_CONTACT, {"address": address}).first()
+    return row.id if row else None
 
 
 def contact_id(session: so.Session, address: str, name: str, now: datetime) -> int:
@@ -77,11 +135,12 @@ def contact_id(session: so.Session, address: str, name: str, now: datetime) -> i
 
 
 def create_ticket(session: so.Session, *, subject: str, queue: str, priority: str,
-                  requester_id: int | None, flags: Iterable[str], now: datetime) -> int:
+                  requester_id: int | None, flags: Iterable[str], now: datetime,
+                  linked_ticket: int | None = None) -> int:
     return session.connection().execute(_ADD_TICKET, {
         "subject": subject, "status": "new", "priority": priority, "queue": queue,
         "requester_id": requester_id, "tags": [], "flags": list(flags),
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "linked_ticket_id": linked_ticket,
     }).scalar_one()
 
 
@@ -91,6 +150,13 @@ def touch_ticket(session: so.Session, number: int, now: datetime, status: str | 
                                                    "closed_at": now if status == "closed" else None})
     else:
         session.connection().execute(_TOUCH, {"number": number, "updated_at": now})
+
+
+def update_ticket(session: so.Session, number: int, now: datetime, **values) -> None:
+    """Set status, priority or queue by hand (`mailgate tickets set`)."""
+    if "status" in values:
+        values["closed_at"] = now if values["status"] == "closed" else None
+    session.execute(sa.update(Ticket).where(Ticket.id == number).values(updated_at=now, **values))
 
 
 def add_message(session: so.Session, **values) -> int:

@@ -33,7 +33,10 @@ def config_document(data_dir: Path, database_url: str = "", **sections) -> dict:
         ],
     }
     for name, values in sections.items():
-        document.setdefault(name, {}).update(values)
+        if isinstance(values, list):
+            document[name] = values                    # [[queues]], [[agents]], [[organisations]]
+        else:
+            document.setdefault(name, {}).update(values)
     return document
 
 
@@ -43,13 +46,13 @@ def write_config(path: Path, document: dict) -> Path:
 
     lines = []
     for section, values in document.items():
-        if section == "queues":
-            continue
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {literal(value)}" for key, value in values.items()]
-    for queue in document["queues"]:
-        lines.append("[[queues]]")
-        lines += [f"{key} = {literal(value)}" for key, value in queue.items()]
+        if isinstance(values, dict):
+            lines.append(f"[{section}]")
+            lines += [f"{key} = {literal(value)}" for key, value in values.items()]
+    for section, tables in document.items():
+        for table in tables if isinstance(tables, list) else ():     # [[queues]], [[agents]], ...
+            lines.append(f"[[{section}]]")
+            lines += [f"{key} = {literal(value)}" for key, value in table.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from functools import cached_property
-from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -59,10 +58,14 @@ class Context:
 
     def existing_engine(self) -> sa.Engine:
         """The engine, for commands that only read: they never create a database."""
-        from storage.db import sqlite_path
+        from storage.db import HEAD_REVISION, schema_revision, sqlite_path
         path = sqlite_path(self.engine)
         if path is not None and not path.exists():
             raise MailgateError(f"no database at {path} yet: run `mailgate db upgrade` or `mailgate serve`")
+        revision = schema_revision(self.engine)
+        if revision is not None and revision != HEAD_REVISION:
+            raise MailgateError(f"the database schema is at {revision}, this mailgate needs "
+                                f"{HEAD_REVISION}: run `mailgate db upgrade`")
         return self.engine
 
     def ingestor(self):

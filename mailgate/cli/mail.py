@@ -123,6 +123,7 @@ def _inspection_json(source: str, inspection) -> dict:
             "to": list(parsed.to), "cc": list(parsed.cc), "subject": parsed.subject,
             "date": iso(parsed.date), "language": parsed.language,
             "visible_text": parsed.visible_text, "text": parsed.text,
+            "auto_submitted": bool(inspection.automatic), "is_bounce": decision.action == "bounce",
             "attachments": [{"filename": a.filename, "content_type": a.content_type,
                              "size": a.size, "sha256": a.sha256} for a in parsed.attachments],
         })
@@ -144,5 +145,6 @@ def _print_inspection(report: dict) -> None:
                    f"{attachment['size']} bytes)")
     ticket = f" #{decision['ticket']}" if decision["ticket"] else ""
     reason = f" ({decision['reason']})" if decision["reason"] else ""
-    click.echo(f"  decision:   {decision['action']}{ticket}{reason}")
+    via = f" by {decision['matched_by']}" if decision["matched_by"] else ""
+    click.echo(f"  decision:   {decision['action']}{ticket}{reason}{via}")
     click.echo(f"  rule hits:  {', '.join(report['rule_hits'])}")

@@ -1,19 +1,22 @@
-"""`mailgate tickets list|show`."""
+"""`mailgate tickets list|show|set`."""
 
 from __future__ import annotations
 
 import click
 
 from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
+from datetime import datetime, timezone
+
+from mailgate.directory import PRIORITIES
 from mailgate.domain import STATUSES
-from mailgate.errors import NotFound
-from storage import tickets as store
-from storage.db import reading
+from mailgate.errors import MailgateError, NotFound
+from storage import events, tickets as store
+from storage.db import reading, transaction
 
 
 @cli.group("tickets")
 def tickets_group() -> None:
-    """List and show tickets."""
+    """List, show and change tickets."""
 
 
 @tickets_group.command("list")
@@ -43,6 +46,9 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
             raise NotFound(f"no ticket #{number}")
         data = ticket_json(ticket)
         data["messages"] = [message_json(m) for m in store.ticket_messages(session, number)]
+        data["participants"] = [{"address": address, "role": role}
+                                for address, role in store.participants_of(session, number)]
+        data["events"] = [event_json(e) for e in events.for_ticket(session, number)]
     if as_json:
         echo_json(data)
         return
@@ -52,6 +58,12 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
     requester = data["requester"] or "?"
     click.echo(f"Requester: {data['requester_name']} <{requester}>" if data["requester_name"] else f"Requester: {requester}")
     click.echo(f"Created:   {data['created_at']}   Updated: {data['updated_at']}")
+    if data["participants"]:
+        click.echo("Also:      " + ", ".join(f"{p['address']} ({p['role']})" for p in data["participants"]))
+    if data["flags"]:
+        click.echo("Flags:     " + ", ".join(data["flags"]))
+    if data["linked_ticket"]:
+        click.echo(f"Follows:   #{data['linked_ticket']}")
     for message in data["messages"]:
         click.echo("")
         click.echo(f"--- {message['direction']} {message['visibility']} {message['date'] or ''} "
@@ -61,6 +73,33 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
         for attachment in message["attachments"]:
             click.echo(f"    [attachment] {attachment['filename']} ({attachment['content_type']}, "
                        f"{attachment['size']} bytes)")
+    if data["events"]:
+        click.echo("")
+        click.echo("Events:")
+    for event in data["events"]:
+        to = event["recipient"] or event["audience"]
+        reason = f" ({event['data']['reason']})" if event["data"].get("reason") else ""
+        click.echo(f"  {event['created_at']}  {event['kind']} to {to}{reason}  [{event['status']}]")
+
+
+@tickets_group.command("set")
+@click.argument("number", type=int)
+@click.option("--status", type=click.Choice(STATUSES), help="New status.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
+@click.option("--queue", help="Move to this queue.")
+@pass_context
+def tickets_set(ctx: Context, number: int, status, priority, queue) -> None:
+    """Change a ticket's status, priority or queue."""
+    values = {k: v for k, v in (("status", status), ("priority", priority), ("queue", queue)) if v}
+    if not values:
+        raise MailgateError("nothing to change: give --status, --priority or --queue")
+    if queue and ctx.config.queue(queue) is None:
+        raise MailgateError(f"no queue named {queue!r} in the config")
+    with transaction(ctx.existing_engine()) as session:
+        if store.get_ticket(session, number) is None:
+            raise NotFound(f"no ticket #{number}")
+        store.update_ticket(session, number, datetime.now(timezone.utc), **values)
+    click.echo(f"#{number}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
 
 
 def ticket_json(ticket) -> dict:
@@ -73,7 +112,7 @@ def ticket_json(ticket) -> dict:
         "requester_name": requester.name if requester else None,
         "language": ticket.language, "tags": ticket.tags, "flags": ticket.flags,
         "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
-        "closed_at": iso(ticket.closed_at),
+        "closed_at": iso(ticket.closed_at), "linked_ticket": ticket.linked_ticket_id,
     }
 
 
@@ -91,3 +130,9 @@ def message_json(message) -> dict:
                          "sha256": a.sha256, "inline": a.inline, "stored": a.stored}
                         for a in message.attachments],
     }
+
+
+def event_json(event) -> dict:
+    return {"id": event.id, "kind": event.kind, "audience": event.audience,
+            "recipient": event.recipient, "automatic": event.automatic, "data": event.data,
+            "status": event.status, "created_at": iso(event.created_at)}

@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mailgate.app import Ingestor, Prepared
-from mailgate.domain import Inbound, Outcome
+from mailgate.app import Ingestor
+from mailgate.domain import Inbound, Outcome, Prepared
 
 log = logging.getLogger("mailgate.ingest")
 

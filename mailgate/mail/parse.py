@@ -16,6 +16,7 @@ from pathvalidate import sanitize_filename
 
 from mailgate.domain import AttachmentPart, ParsedMail
 from mailgate.mail import charsets, headers as hdr, html as htmlbody
+from mailgate.mail.dsn import failed_recipients, returned_message_id
 from mailgate.mail.replytext import visible_text
 
 _MAX_REFERENCES = 100
@@ -78,6 +79,8 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
         text=text, html=html, visible_text=visible_text(text, html_raw), attachments=attachments,
         headers=headers,
         defects=tuple(sorted(parser.defects_categories)),
+        failed_recipients=failed_recipients(msg, headers.get("x-failed-recipients", ())),
+        returned_message_id=returned_message_id(msg),
         content_digest=_content_digest(subject, from_addr, date_raw, text, html, attachments),
     )
 

@@ -115,3 +115,35 @@ def test_mail_without_from_uses_the_envelope_sender_and_without_either_is_quaran
     assert (ticket["subject"], ticket["requester"]) == ("disk full", "alerts@monitoring.example")
     [entry] = cli.quarantine()
     assert (entry["reason"], entry["subject"]) == ("no_sender", "from nobody")
+
+
+def test_conversation_bad_input_gets_a_decision_with_a_reason(helpdesk):
+    references = " ".join(f"<ref{i}.{'x' * 20}@old.example>" for i in range(5000))
+    history = "".join(f"> riga {i} della conversazione precedente, citata ancora e ancora\n" for i in range(150_000))
+    cases = [
+        (message(subject="[#99999] Aiuto", body="Il ticket non esiste.\n"), "support@example.com", ()),
+        (message(subject="Catena lunga", references=references, in_reply_to="<unknown@old.example>"),
+         "support@example.com", ()),
+        (message(subject="Token lungo"), "support+mg" + "a" * 40 + "@example.com", ()),
+        (message(subject="Token non ASCII"), "support+mgпривет12345678@example.com", ("SMTPUTF8",)),
+        (message(subject="Re: storia lunga", body="Risposta breve in cima.\n\nIl 20/11/2026 Mario ha scritto:\n" + history),
+         "support@example.com", ()),
+        (message(subject="Re: lingua sconosciuta", sender="Kati <kati@example.fi>",
+                 body="Kiitos vastauksesta.\n\nMario Rossi kirjoitti 20.11.2026 klo 10.00:\n> vecchio testo\n> ancora\n"),
+         "support@example.com", ()),
+    ]
+    for msg, rcpt, options in cases:
+        helpdesk.send(msg, rcpt=rcpt, options=options)
+    tickets = {t["subject"]: t for t in helpdesk.cli.tickets()}
+    held = {e["subject"]: e for e in helpdesk.cli.quarantine()}
+    assert len(tickets) + len(held) == len(cases)
+
+    unknown_tag = helpdesk.cli.ticket(tickets["Aiuto"]["number"])["messages"][0]
+    assert "subject_tag:unknown_ticket" in unknown_tag["rule_hits"]
+    assert "Catena lunga" in tickets
+    assert held["Token lungo"]["reason"] == held["Token non ASCII"]["reason"] == "off_thread:bad_token"
+    long_history = helpdesk.cli.ticket(tickets["storia lunga"]["number"])["messages"][0]
+    assert long_history["visible_text"] == "Risposta breve in cima."
+    assert len(long_history["text"]) > 10_000_000                # the full body is kept
+    finnish = helpdesk.cli.ticket(tickets["lingua sconosciuta"]["number"])["messages"][0]
+    assert finnish["visible_text"].startswith("Kiitos vastauksesta.") and "vecchio testo" not in finnish["visible_text"]

@@ -82,6 +82,19 @@ def test_environment_overrides_every_section_with_typed_values():
     (minimal(queues=[{"name": "q" * 65, "addresses": ["a@x.test"]}]), {}, "queues[0].name: expected up to 64"),
     (minimal(outbound={"relay": ""}), {}, "outbound.relay: expected HOST:PORT"),
     (minimal(data={"sync": "never"}), {}, 'data.sync: must be "auto" or "file"'),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "closed_policy": "ignore"}]), {},
+     "queues[0].closed_policy: expected one of reject, reopen, new_ticket"),
+    (minimal(agents=[{"name": "Giulia", "address": "giulia"}]), {}, "agents[0].address: not a mail address"),
+    (minimal(agents=[{"name": "Giulia", "address": "g@x.test", "queues": ["nope"]}]), {},
+     "agents[0].queues: no queue named 'nope'"),
+    (minimal(agents=[{"address": "g@x.test"}]), {}, "agents[0].name: missing"),
+    (minimal(agents=[{"name": "G", "address": "g@x.test", "role": "boss"}]), {}, "agents[0].role: expected one of agent, supervisor"),
+    (minimal(organisations=[{"name": "Acme", "domains": ["acme"]}]), {}, "organisations[0].domains: not a mail domain: 'acme'"),
+    (minimal(organisations=[{"name": "Acme", "domains": ["acme.test"], "share_tickets": "yes"}]), {},
+     "organisations[0].share_tickets: expected true or false"),
+    (minimal(conversation={"same_topic_similarity": 101}), {}, "conversation.same_topic_similarity: must be a percentage"),
+    (minimal(site={"previous_key_until": "2026-02-30"}), {}, "site.previous_key_until: expected a date YYYY-MM-DD"),
+    (minimal(site={"previous_secret_key": "short"}), {}, "site.previous_secret_key: must be set to at least 32"),
 ])
 def test_bad_config_is_one_line_naming_the_key(document, environ, expected):
     assert error_of(document, environ).startswith(expected)

@@ -1,0 +1,141 @@
+"""Queues, agents and organisations: the [[queues]], [[agents]] and
+[[organisations]] tables of the config, validated into frozen dataclasses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from email.headerregistry import Address
+from typing import Any
+
+from mailgate.errors import ConfigError
+
+PRIORITIES = ("low", "medium", "high")
+CLOSED_POLICIES = ("reject", "reopen", "new_ticket")
+ROLES = ("agent", "supervisor")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{1,63}")
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    addresses: tuple[str, ...]
+    language: str = ""
+    priority: str = "medium"
+    closed_policy: str = "reject"      # what a reply to a closed ticket does (SPEC §4.2)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    address: str
+    queues: tuple[str, ...] = ()       # empty: every queue
+    role: str = "agent"
+
+
+@dataclass(frozen=True)
+class OrganisationConfig:
+    name: str
+    domains: tuple[str, ...]
+    share_tickets: bool = False        # colleagues may answer each other's tickets
+
+
+def is_address(value: str) -> bool:
+    try:
+        parsed = Address(addr_spec=value)
+    except (ValueError, IndexError):
+        return False
+    return bool(parsed.username and parsed.domain and ("." in parsed.domain or parsed.domain == "localhost"))
+
+
+def build_queues(raw: Any, domain: str) -> tuple[QueueConfig, ...]:
+    if raw is None:
+        raw = [{"name": "support", "addresses": [f"support@{domain}"]}]
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("queues: expected at least one [[queues]] table")
+    queues = _tables("queues", raw, QueueConfig, _check_queue)
+    return tuple(queues)
+
+
+def build_agents(raw: Any, queues: tuple[QueueConfig, ...]) -> tuple[AgentConfig, ...]:
+    names = {queue.name for queue in queues}
+
+    def check(where: str, agent: AgentConfig) -> AgentConfig:
+        if not is_address(agent.address):
+            raise ConfigError(f"{where}.address: not a mail address: {agent.address!r}")
+        unknown = [q for q in agent.queues if q not in names]
+        if unknown:
+            raise ConfigError(f"{where}.queues: no queue named {unknown[0]!r}")
+        if agent.role not in ROLES:
+            raise ConfigError(f"{where}.role: expected one of {', '.join(ROLES)}")
+        return AgentConfig(agent.name, agent.address.lower(), agent.queues, agent.role)
+
+    return tuple(_tables("agents", raw or [], AgentConfig, check))
+
+
+def build_organisations(raw: Any) -> tuple[OrganisationConfig, ...]:
+    def check(where: str, organisation: OrganisationConfig) -> OrganisationConfig:
+        domains = tuple(d.lower().lstrip("@") for d in organisation.domains)
+        bad = [d for d in domains if not _DOMAIN.fullmatch(d)]
+        if not domains or bad:
+            raise ConfigError(f"{where}.domains: not a mail domain: {(bad or [''])[0]!r}")
+        return OrganisationConfig(organisation.name, domains, organisation.share_tickets)
+
+    return tuple(_tables("organisations", raw or [], OrganisationConfig, check))
+
+
+def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
+    if not _NAME.fullmatch(queue.name):
+        raise ConfigError(f"{where}.name: expected up to 64 letters, digits, '-', '_' or '.'")
+    if not queue.addresses:
+        raise ConfigError(f"{where}.addresses: expected a list of mail addresses")
+    for address in queue.addresses:
+        if not is_address(address) or "+" in address.partition("@")[0]:
+            raise ConfigError(f"{where}.addresses: not a plain mail address: {address!r}")
+    if queue.language and not _LANGUAGE.fullmatch(queue.language):
+        raise ConfigError(f"{where}.language: expected a language code such as 'it' or 'pt_BR'")
+    if queue.priority not in PRIORITIES:
+        raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
+    if queue.closed_policy not in CLOSED_POLICIES:
+        raise ConfigError(f"{where}.closed_policy: expected one of {', '.join(CLOSED_POLICIES)}")
+    return QueueConfig(queue.name, tuple(a.lower() for a in queue.addresses), queue.language,
+                       queue.priority, queue.closed_policy)
+
+
+def _tables(section: str, raw: Any, cls: type, check) -> list:
+    """Each table of an array of tables, typed by `cls`'s fields, then checked."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{section}: expected [[{section}]] tables")
+    specs = {spec.name: spec for spec in fields(cls)}
+    built, names = [], set()
+    for index, table in enumerate(raw):
+        where = f"{section}[{index}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table")
+        for key in table:
+            if key not in specs:
+                raise ConfigError(f"{where}.{key}: unknown key")
+        values = {key: _typed(f"{where}.{key}", table[key], specs[key].type) for key in table}
+        missing = [key for key, spec in specs.items() if key not in values
+                   and spec.default is spec.default_factory]         # no default at all
+        if missing:
+            raise ConfigError(f"{where}.{missing[0]}: missing")
+        item = check(where, cls(**values))
+        if item.name in names:
+            raise ConfigError(f"{where}.name: duplicate name {item.name!r}")
+        names.add(item.name)
+        built.append(item)
+    return built
+
+
+def _typed(where: str, value: Any, type_name: str) -> Any:
+    if type_name == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return tuple(value)
+    expected = {"str": str, "bool": bool, "int": int}[type_name]
+    if not isinstance(value, expected) or expected is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {'true or false' if expected is bool else 'a ' + type_name}")
+    return value

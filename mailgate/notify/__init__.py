@@ -1,0 +1,1 @@
+"""The notifier: events from decisions (pure), rendering, the outbox sender."""

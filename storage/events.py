@@ -1,0 +1,47 @@
+"""Events: the notices decisions cause (SPEC §6.1), kept until the notifier
+renders and sends them, and counted for the hourly limit of automatic mail
+to one address (SPEC §4.4). Functions take a session and never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from storage.models import Event
+
+PENDING = "pending"
+
+_events = Event.__table__
+_ADD = _events.insert()
+_AUTOMATIC_SENT = (
+    sa.select(_events.c.kind, sa.func.count())
+    .where(_events.c.recipient == sa.bindparam("recipient"), _events.c.automatic.is_(True),
+           _events.c.created_at >= sa.bindparam("since"))
+    .group_by(_events.c.kind))
+
+
+def add(session: so.Session, *, kind: str, audience: str, recipient: str | None, ticket: int | None,
+        automatic: bool, data: dict[str, Any], now: datetime) -> None:
+    session.connection().execute(_ADD, {
+        "kind": kind, "audience": audience, "recipient": recipient, "ticket_id": ticket,
+        "automatic": automatic, "data": data, "status": PENDING, "created_at": now})
+
+
+def automatic_sent(session: so.Session, recipient: str, since: datetime) -> dict[str, int]:
+    """Automatic notices to `recipient` since `since`, by kind."""
+    rows = session.connection().execute(_AUTOMATIC_SENT, {"recipient": recipient, "since": since})
+    return {kind: count for kind, count in rows}
+
+
+def for_ticket(session: so.Session, number: int) -> list[Event]:
+    return list(session.scalars(sa.select(Event).where(Event.ticket_id == number).order_by(Event.id)))
+
+
+def listed(session: so.Session, *, status: str | None = None, limit: int = 200) -> list[Event]:
+    query = sa.select(Event).order_by(Event.id.desc()).limit(limit)
+    if status:
+        query = query.where(Event.status == status)
+    return list(session.scalars(query))
