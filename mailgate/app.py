@@ -33,6 +33,8 @@ from mailgate.mail.headers import clean
 from mailgate.mail.parse import ParseError, parse_mail
 from mailgate.mail.subject import find_tag
 from mailgate.mail.tokens import Signer
+from mailgate.notify.enqueue import Notifier
+from mailgate.notify.render import Templates
 from mailgate.record import Recorder
 from storage import quarantine
 from storage.db import is_conflict, reading, transaction
@@ -60,7 +62,9 @@ class Ingestor:
         self.file_store = FileStore(config.data_dir / "attachments", batch_sync=batch_sync)
         self.ours = OurAddresses.from_config(config)
         self.signer = signer_from(config)
-        self.recorder = Recorder(config, self.signer, self.ours)
+        self.templates = templates_from(config)
+        self.notifier = Notifier(config, self.signer, self.templates)
+        self.recorder = Recorder(config, self.signer, self.ours, self.notifier)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     # -- the entry points ---------------------------------------------------
@@ -199,6 +203,10 @@ class Ingestor:
                           received_at=self.clock(), mail_from=entry.mail_from,
                           rcpt_tos=tuple(entry.rcpt_tos), quarantine_id=entry.id)
         return self.accept_message(inbound)
+
+
+def templates_from(config: Config) -> Templates:
+    return Templates(config.notify.default_language, config.notify.templates_dir or None)
 
 
 def signer_from(config: Config) -> Signer:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mailgate.directory import (AgentConfig, OrganisationConfig, QueueConfig, build_agents,
-                                build_organisations, build_queues, is_address)
+                                build_organisations, build_queues, is_address, is_language,
+                                is_timezone)
 from mailgate.errors import ConfigError
 
 ENV_PREFIX = "MAILGATE_"
@@ -179,6 +180,40 @@ class IngestConfig:
         "Most messages committed together in one database transaction.", _check_positive))
 
 
+def _check_intervals(value: str) -> str | None:
+    try:
+        intervals = parse_intervals(value)
+    except ValueError:
+        intervals = ()
+    if not intervals:
+        return f"expected durations such as \"1m 5m 30m 2h\", got {value!r}"
+    return None
+
+
+def parse_intervals(value: str) -> tuple[float, ...]:
+    """"30s 5m 2h" -> (30.0, 300.0, 7200.0); raises ValueError on anything else."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    intervals = []
+    for word in value.replace(",", " ").split():
+        number, unit = word[:-1], word[-1:]
+        if unit not in units or not re.fullmatch(r"\d+(\.\d+)?", number) or float(number) <= 0:
+            raise ValueError(word)
+        intervals.append(float(number) * units[unit])
+    return tuple(intervals)
+
+
+def _check_timezone(value: str) -> str | None:
+    return None if is_timezone(value) else f"not a time zone name such as Europe/Rome: {value!r}"
+
+
+def _check_language(value: str) -> str | None:
+    return None if is_language(value) else f"expected a language code such as 'en' or 'pt_BR', got {value!r}"
+
+
+def _check_optional_file(value: str) -> str | None:
+    return None if not value or Path(value).expanduser().is_file() else f"no such file: {value}"
+
+
 @dataclass(frozen=True)
 class OutboundConfig:
     relay: str = field(default="127.0.0.1:25", metadata=_doc(
@@ -187,6 +222,48 @@ class OutboundConfig:
     username: str = field(default="", metadata=_doc("Relay login; empty means no AUTH."))
     password: str = field(default="", metadata=_doc(
         "Relay password; prefer MAILGATE_OUTBOUND_PASSWORD."))
+    timeout: int = field(default=60, metadata=_doc(
+        "Seconds to wait for the relay before trying again later.", _check_positive))
+    retry_intervals: str = field(default="1m 5m 15m 1h 4h", metadata=_doc(
+        "Waits between delivery attempts after a temporary failure; the last one "
+        "repeats until give_up_hours.", _check_intervals))
+    give_up_hours: int = field(default=120, metadata=_doc(
+        "Hours after which a mail the relay keeps deferring is marked failed.", _check_positive))
+    batch_size: int = field(default=100, metadata=_doc(
+        "Most mails handed to the relay over one connection.", _check_positive))
+    poll_interval: str = field(default="1s", metadata=_doc(
+        "How often the sender looks for mail to send when it has nothing to do.",
+        _check_intervals))
+    dkim_selector: str = field(default="", metadata=_doc(
+        "DKIM selector; with dkim_key_file set, outgoing mail is DKIM-signed."))
+    dkim_key_file: str = field(default="", metadata=_doc(
+        "PEM private key for DKIM signing (RSA or Ed25519).", _check_optional_file))
+    dkim_domain: str = field(default="", metadata=_doc(
+        "Signing domain (d=) for DKIM (default: site.domain)."))
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    default_language: str = field(default="en", metadata=_doc(
+        "Language of notifications when nothing better is known, and the last "
+        "fallback of the templates.", _check_language))
+    templates_dir: str = field(default="", metadata=_doc(
+        "Folder of template overrides: <dir>/<lang>/<event>.<part> takes "
+        "precedence over the shipped file of the same name. Relative paths are "
+        "relative to this file."))
+    timezone: str = field(default="UTC", metadata=_doc(
+        "Time zone of the support team, for times in notifications when the "
+        "queue sets none and the customer's is unknown.", _check_timezone))
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    first_response_high: int = field(default=1, metadata=_doc(
+        "Hours to a first answer for a high-priority ticket.", _check_positive))
+    first_response_medium: int = field(default=4, metadata=_doc(
+        "Hours to a first answer for a medium-priority ticket.", _check_positive))
+    first_response_low: int = field(default=24, metadata=_doc(
+        "Hours to a first answer for a low-priority ticket.", _check_positive))
 
 
 @dataclass(frozen=True)
@@ -229,6 +306,8 @@ SECTIONS: dict[str, type] = {
     "ingest": IngestConfig,
     "conversation": ConversationConfig,
     "outbound": OutboundConfig,
+    "notify": NotifyConfig,
+    "sla": SlaConfig,
     "log": LogConfig,
 }
 
@@ -244,6 +323,8 @@ class Config:
     ingest: IngestConfig
     conversation: ConversationConfig
     outbound: OutboundConfig
+    notify: NotifyConfig
+    sla: SlaConfig
     log: LogConfig
     queues: tuple[QueueConfig, ...]
     agents: tuple[AgentConfig, ...] = ()
@@ -295,6 +376,7 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
                 for name, cls in SECTIONS.items()}
     sections["site"] = _derive_site(sections["site"])
     sections["data"] = _resolve_data_dir(sections["data"], path)
+    sections["notify"] = _resolve_templates_dir(sections["notify"], path)
     queues = build_queues(document.get("queues"), sections["site"].domain)
     config = Config(**sections, queues=queues, agents=build_agents(document.get("agents"), queues),
                     organisations=build_organisations(document.get("organisations")), path=path)
@@ -374,6 +456,17 @@ def _resolve_data_dir(data: DataConfig, path: Path | None) -> DataConfig:
     if not directory.is_absolute() and path is not None:
         directory = path.parent / directory
     return dataclasses.replace(data, dir=str(directory.absolute()))
+
+
+def _resolve_templates_dir(notify: NotifyConfig, path: Path | None) -> NotifyConfig:
+    if not notify.templates_dir:
+        return notify
+    directory = Path(notify.templates_dir).expanduser()
+    if not directory.is_absolute() and path is not None:
+        directory = path.parent / directory
+    if not directory.is_dir():
+        raise ConfigError(f"notify.templates_dir: no such folder: {directory}")
+    return dataclasses.replace(notify, templates_dir=str(directory.absolute()))
 
 
 def _check_addresses_unique(config: Config) -> None:

@@ -93,7 +93,8 @@ def _continue(mail: _Mail, ticket: TicketRef, matched_by: str) -> Decision:
             return replace(_open(mail, ticket.queue, follow_up=True), linked_ticket=ticket.number)
         mail.hits.append("closed:reopen")
         return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
-                        new_status="open", rule_hits=tuple(mail.hits))
+                        new_status="open", events=_tell_agents(role, ticket.number),
+                        rule_hits=tuple(mail.hits))
     if mail.automatic:
         # An out-of-office is kept on the ticket and changes nothing (SPEC §4.4).
         if autosubmit.is_out_of_office(mail.parsed):
@@ -101,7 +102,13 @@ def _continue(mail: _Mail, ticket: TicketRef, matched_by: str) -> Decision:
         return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
                         visibility="automatic", rule_hits=tuple(mail.hits))
     return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by=matched_by,
-                    new_status=_REOPENS.get(ticket.status), rule_hits=tuple(mail.hits))
+                    new_status=_REOPENS.get(ticket.status), events=_tell_agents(role, ticket.number),
+                    rule_hits=tuple(mail.hits))
+
+
+def _tell_agents(role: str, ticket: int) -> tuple:
+    """A customer's answer is news for the ticket's agents; an agent's own is not."""
+    return () if role == "agent" else (events.customer_reply(ticket),)
 
 
 def _open(mail: _Mail, queue: str, follow_up: bool = False) -> Decision:
@@ -122,10 +129,11 @@ def _open(mail: _Mail, queue: str, follow_up: bool = False) -> Decision:
         hits.append("same_topic")
         return Decision(COMMENT, queue=same.queue, ticket=same.number, matched_by="same_topic",
                         new_status=_REOPENS.get(same.status), flags=("possible_duplicate",),
-                        rule_hits=tuple(hits))
+                        events=(events.customer_reply(same.number),), rule_hits=tuple(hits))
     flags = tuple(flag for flag, on in (("auto", bool(mail.automatic)),
                                         ("unauthenticated", mail.unauthenticated)) if on)
     notices = (events.ticket_received(mail.reply_address),) if _may_answer(mail) else ()
+    notices += (events.new_ticket(),)
     return Decision(NEW_TICKET, queue=queue, new_status="new", priority=config.queue(queue).priority,
                     flags=flags, events=notices, rule_hits=tuple(hits + [f"queue:{queue}"]))
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass, fields
 from email.headerregistry import Address
 from typing import Any
@@ -25,6 +26,7 @@ class QueueConfig:
     language: str = ""
     priority: str = "medium"
     closed_policy: str = "reject"      # what a reply to a closed ticket does (SPEC §4.2)
+    timezone: str = ""                 # of its team; empty: notify.timezone
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ def is_address(value: str) -> bool:
     except (ValueError, IndexError):
         return False
     return bool(parsed.username and parsed.domain and ("." in parsed.domain or parsed.domain == "localhost"))
+
+
+def is_language(value: str) -> bool:
+    return bool(_LANGUAGE.fullmatch(value))
+
+
+def is_timezone(value: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def build_queues(raw: Any, domain: str) -> tuple[QueueConfig, ...]:
@@ -96,12 +110,14 @@ def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
             raise ConfigError(f"{where}.addresses: not a plain mail address: {address!r}")
     if queue.language and not _LANGUAGE.fullmatch(queue.language):
         raise ConfigError(f"{where}.language: expected a language code such as 'it' or 'pt_BR'")
+    if queue.timezone and not is_timezone(queue.timezone):
+        raise ConfigError(f"{where}.timezone: not a time zone name such as Europe/Rome: {queue.timezone!r}")
     if queue.priority not in PRIORITIES:
         raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
     if queue.closed_policy not in CLOSED_POLICIES:
         raise ConfigError(f"{where}.closed_policy: expected one of {', '.join(CLOSED_POLICIES)}")
     return QueueConfig(queue.name, tuple(a.lower() for a in queue.addresses), queue.language,
-                       queue.priority, queue.closed_policy)
+                       queue.priority, queue.closed_policy, queue.timezone)
 
 
 def _tables(section: str, raw: Any, cls: type, check) -> list:

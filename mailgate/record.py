@@ -5,6 +5,7 @@ for a bounce, and the events the notifier will send."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import sqlalchemy.orm as so
@@ -15,15 +16,17 @@ from mailgate.domain import (BOUNCE, COMMENT, DUPLICATE, NEW_TICKET, Decision, O
 from mailgate.mail.addresses import OurAddresses
 from mailgate.mail.subject import remove_tag, strip_prefixes
 from mailgate.mail.tokens import Signer
+from mailgate.notify.enqueue import Notifier, mail_facts
 from mailgate.participants import first_mail_participants, sender_of
-from storage import events, outbox, quarantine, tickets
+from storage import outbox, quarantine, tickets
 
 
 class Recorder:
-    def __init__(self, config: Config, signer: Signer, ours: OurAddresses):
+    def __init__(self, config: Config, signer: Signer, ours: OurAddresses, notifier: Notifier):
         self.config = config
         self.signer = signer
         self.ours = ours
+        self.notifier = notifier
 
     def record(self, session: so.Session, prepared: Prepared, decision: Decision,
                 now: datetime) -> Outcome:
@@ -45,14 +48,17 @@ class Recorder:
         if decision.suppress:
             until = now + timedelta(days=self.config.conversation.suppression_days)
             outbox.suppress(session, decision.suppress, decision.reason or "bounce", until, now)
-        self._record_events(session, decision, number, author, message_id, held, now)
+        self._record_events(session, decision, number, author, prepared, held, now)
         return Outcome(inbound.source, message_id, decision.action, number, decision.reason)
 
     def _record_events(self, session: so.Session, decision: Decision, number: int | None,
-                       author: int | None, message_id: str | None, held: int | None,
+                       author: int | None, prepared: Prepared, held: int | None,
                        now: datetime) -> None:
-        """The notices this mail causes, for the notifier. An event without a
-        ticket belongs to the ticket the mail opened, and its link to the requester."""
+        """The notices this mail causes, and their outbox rows. An event without
+        a ticket belongs to the ticket the mail opened, and its link to the requester."""
+        parsed = prepared.parsed
+        message_id = parsed.message_id if parsed else None
+        facts = mail_facts(parsed, sender_of(parsed, prepared.inbound)) if parsed else None
         for event in decision.events:
             ticket, contact = event.ticket, event.link_contact
             if ticket is None and decision.action == NEW_TICKET:
@@ -62,11 +68,10 @@ class Recorder:
                 data["in_reply_to"] = message_id
             if held is not None:
                 data["quarantine_id"] = held
-            if ticket is not None and contact is not None and self.config.site.portal_url:
-                data["link"] = self.signer.link(self.config.site.portal_url, ticket, contact, now,
-                                                self.config.conversation.link_days)
-            events.add(session, kind=event.kind, audience=event.audience, recipient=event.recipient,
-                       ticket=ticket, automatic=event.automatic, data=data, now=now)
+            if decision.queue and ticket is None:
+                data["queue"] = decision.queue
+            self.notifier.record(session, replace(event, ticket=ticket, link_contact=contact, data=data),
+                                 facts, now)
 
     def _store_message(self, session: so.Session, prepared: Prepared, decision: Decision,
                        now: datetime) -> tuple[int | None, int]:
@@ -79,6 +84,8 @@ class Recorder:
         elif decision.action == COMMENT:
             if decision.visibility != "automatic":     # an out-of-office changes nothing
                 tickets.touch_ticket(session, number, now, decision.new_status)
+                if parsed.language and "participant:agent" not in decision.rule_hits:   # a customer wrote
+                    tickets.set_ticket_language(session, number, parsed.language)
             if decision.flags:
                 tickets.add_flags(session, number, decision.flags)
         duplicate = decision.action == DUPLICATE
@@ -108,7 +115,7 @@ class Recorder:
         number = tickets.create_ticket(session, subject=subject, queue=decision.queue,
                                        priority=decision.priority, requester_id=author,
                                        flags=decision.flags, now=now,
-                                       linked_ticket=decision.linked_ticket)
+                                       linked_ticket=decision.linked_ticket, language=parsed.language)
         others = first_mail_participants(self.config, parsed, sender,
                                          lambda a: self.ours.classify(a) is not None)
         tickets.add_participants(session, number, {

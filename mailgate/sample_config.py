@@ -28,12 +28,14 @@ QUEUES = """\
 #   priority   default priority of new tickets: low, medium or high
 #   closed_policy  a reply to a closed ticket: "reject" (the sender gets a
 #              link back), "reopen", or "new_ticket" (linked to the closed one)
+#   timezone   the team's time zone, e.g. "Europe/Rome" (empty: notify.timezone)
 [[queues]]
 name = "support"
 addresses = ["support@{domain}"]
 language = ""
 priority = "medium"
 closed_policy = "reject"
+timezone = ""
 
 # Agents: who answers tickets. Their addresses take part in every ticket of
 # their queues (all queues when `queues` is empty).

@@ -1,6 +1,7 @@
 """`mailgate serve`: the long-running process. It upgrades the database, then
-runs the SMTP and LMTP listeners on one event loop until SIGTERM or SIGINT,
-and finishes the mail in flight before it exits."""
+runs the SMTP and LMTP listeners on one event loop and the outbox sender in
+a thread of its own until SIGTERM or SIGINT, and finishes the mail in
+flight before it exits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import logging
 import signal
 import ssl
+import threading
 from typing import Callable
 
 from mailgate.app import Ingestor
@@ -16,6 +18,7 @@ from mailgate.errors import ConfigError, MailgateError
 from mailgate.ingest.batching import GroupCommitter
 from mailgate.ingest.smtp import IngestHandler, start_server
 from mailgate.mail.addresses import OurAddresses
+from mailgate.notify.sender import Sender
 from storage.db import make_engine, upgrade
 
 log = logging.getLogger("mailgate.serve")
@@ -47,6 +50,10 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     committer = GroupCommitter(ingestor, workers=config.ingest.workers,
                                batch_size=config.ingest.batch_size)
     committer.start()
+    sender = Sender(config, ingestor.engine, ingestor.templates, ingestor.signer)
+    sender_stop = threading.Event()
+    sender_thread = threading.Thread(target=sender.run, args=(sender_stop,), name="outbox", daemon=True)
+    sender_thread.start()
     listeners: list[tuple[asyncio.AbstractServer, IngestHandler]] = []
     loop = asyncio.get_running_loop()
     try:
@@ -60,6 +67,10 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
             server.close()
         await _finish_in_flight(committer, [handler for _, handler in listeners])
         await loop.run_in_executor(None, committer.close)
+        # The mail being handed to the relay now is finished; the rest waits
+        # in the outbox for the next start.
+        sender_stop.set()
+        await loop.run_in_executor(None, sender_thread.join, SHUTDOWN_GRACE)
         log.info("stopped")
 
 

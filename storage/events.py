@@ -1,6 +1,7 @@
-"""Events: the notices decisions cause (SPEC §6.1), kept until the notifier
-renders and sends them, and counted for the hourly limit of automatic mail
-to one address (SPEC §4.4). Functions take a session and never commit."""
+"""Events: the notices decisions cause (SPEC §6.1), kept as the ticket's
+history of what was sent to whom (the outbox holds the mails themselves),
+and counted for the hourly limit of automatic mail to one address (SPEC
+§4.4). Functions take a session and never commit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy.orm as so
 
 from storage.models import Event
 
-PENDING = "pending"
+QUEUED, NO_RECIPIENT = "queued", "no_recipient"
 
 _events = Event.__table__
 _ADD = _events.insert()
@@ -24,10 +25,10 @@ _AUTOMATIC_SENT = (
 
 
 def add(session: so.Session, *, kind: str, audience: str, recipient: str | None, ticket: int | None,
-        automatic: bool, data: dict[str, Any], now: datetime) -> None:
+        automatic: bool, data: dict[str, Any], now: datetime, status: str = QUEUED) -> None:
     session.connection().execute(_ADD, {
         "kind": kind, "audience": audience, "recipient": recipient, "ticket_id": ticket,
-        "automatic": automatic, "data": data, "status": PENDING, "created_at": now})
+        "automatic": automatic, "data": data, "status": status, "created_at": now})
 
 
 def automatic_sent(session: so.Session, recipient: str, since: datetime) -> dict[str, int]:

@@ -48,7 +48,8 @@ class Contact(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     address: so.Mapped[str] = so.mapped_column(sa.String(320), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
-    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(16))     # set by an admin
+    timezone: so.Mapped[str | None] = so.mapped_column(sa.String(64))     # set by an admin
     created_at: so.Mapped[datetime]
 
 
@@ -159,6 +160,11 @@ class Outbox(Base):
     last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     created_at: so.Mapped[datetime]
     sent_at: so.Mapped[datetime | None]
+    # What the templates get, fixed when the event happened; the mail is
+    # rendered from it once, before the first attempt, and every retry sends
+    # those same bytes (same Message-ID, SPEC §6.4).
+    context: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    raw: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)
 
 
 class QuarantineEntry(Base):
@@ -209,7 +215,7 @@ class Event(Base):
     recipient: so.Mapped[str | None] = so.mapped_column(sa.String(320))
     automatic: so.Mapped[bool] = so.mapped_column(default=True)
     data: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
-    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)   # pending, sent, skipped
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)   # queued, no_recipient
     created_at: so.Mapped[datetime]
 
     # The hourly limit of automatic mails counts by recipient and time.

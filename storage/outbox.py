@@ -1,24 +1,46 @@
-"""Outbox entries as bounces see them, and the suppression list of addresses
-that bounced hard (SPEC §4.4, §6.4). The notifier writes and sends the
-entries; here they are looked up and marked failed. Functions take a session
-and never commit."""
+"""The outbox (SPEC §6.4): notifications written in the transaction of the
+change that caused them, claimed by the sender, and marked sent, failed or
+skipped; and the suppression list of addresses that bounced hard (§4.4).
+Functions take a session and never commit."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from storage.models import Outbox, Suppression
 
-QUEUED, SENT, FAILED = "queued", "sent", "failed"
+QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
 
 _outbox = Outbox.__table__
 _suppressions = Suppression.__table__
 _RECIPIENT_OF = sa.select(_outbox.c.ticket_id, _outbox.c.to_addr).where(_outbox.c.id == sa.bindparam("entry"))
 _SUPPRESSED = sa.select(_suppressions.c.address).where(
     _suppressions.c.address == sa.bindparam("address"), _suppressions.c.until > sa.bindparam("now"))
+_ADD = _outbox.insert().returning(_outbox.c.id)
+_SIGN = _outbox.update().where(_outbox.c.id == sa.bindparam("entry")).values(
+    message_id=sa.bindparam("message_id"), reply_to=sa.bindparam("reply"))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An entry the sender holds for one attempt."""
+
+    id: int
+    ticket_id: int | None
+    event: str
+    to_addr: str
+    language: str | None
+    message_id: str | None
+    reply_to: str | None
+    context: dict[str, Any]
+    raw: bytes | None
+    attempts: int
+    created_at: datetime
 
 
 def add(session: so.Session, **values) -> int:
@@ -26,19 +48,97 @@ def add(session: so.Session, **values) -> int:
     return session.execute(_outbox.insert().values(**values).returning(_outbox.c.id)).scalar_one()
 
 
+def add_signed(session: so.Session, values: dict, sign) -> int:
+    """Insert an entry, then set the Message-ID and Reply-To that `sign(id)`
+    makes from its id (both carry the id, signed)."""
+    connection = session.connection()
+    entry = connection.execute(_ADD, values).scalar_one()
+    message_id, reply_to = sign(entry)
+    connection.execute(_SIGN, {"entry": entry, "message_id": message_id, "reply": reply_to})
+    return entry
+
+
 def get(session: so.Session, entry_id: int) -> Outbox | None:
     return session.get(Outbox, entry_id)
+
+
+def raw_of(session: so.Session, entry_id: int) -> bytes | None:
+    return session.execute(sa.select(_outbox.c.raw).where(_outbox.c.id == entry_id)).scalar()
+
+
+def listed(session: so.Session, *, status: str | None = None, ticket: int | None = None,
+           limit: int = 200) -> list[Outbox]:
+    query = sa.select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+    if status:
+        query = query.where(Outbox.status == status)
+    if ticket is not None:
+        query = query.where(Outbox.ticket_id == ticket)
+    return list(session.scalars(query))
+
+
+def counts(session: so.Session) -> dict[str, int]:
+    rows = session.execute(sa.select(Outbox.status, sa.func.count()).group_by(Outbox.status))
+    return {status: count for status, count in rows}
+
+
+def claim_due(session: so.Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """Up to `limit` queued entries due by `now`, oldest first, each counted as
+    one more attempt and hidden from other senders for `lease` (if this
+    process dies, they come back then). PostgreSQL: rows another sender is
+    claiming right now are skipped (SKIP LOCKED), not waited for."""
+    query = (sa.select(_outbox.c.id, _outbox.c.ticket_id, _outbox.c.event, _outbox.c.to_addr,
+                       _outbox.c.language, _outbox.c.message_id, _outbox.c.reply_to,
+                       _outbox.c.context, _outbox.c.raw, _outbox.c.attempts, _outbox.c.created_at)
+             .where(_outbox.c.next_attempt_at <= now, _outbox.c.status == QUEUED)
+             .order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = session.connection().execute(query).all()
+    if not rows:
+        return []
+    session.connection().execute(
+        _outbox.update().where(_outbox.c.id.in_([row.id for row in rows]))
+        .values(attempts=_outbox.c.attempts + 1, next_attempt_at=now + lease))
+    return [Claimed(row.id, row.ticket_id, row.event, row.to_addr, row.language, row.message_id,
+                    row.reply_to, row.context, row.raw, row.attempts + 1, row.created_at) for row in rows]
+
+
+def store_raw(session: so.Session, entry_id: int, raw: bytes, subject: str) -> None:
+    """Keep the rendered mail: every attempt sends these bytes."""
+    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id)
+                                 .values(raw=raw, subject=subject))
+
+
+def mark_sent(session: so.Session, entry_ids: list[int], now: datetime) -> None:
+    if entry_ids:
+        session.connection().execute(
+            _outbox.update().where(_outbox.c.id.in_(entry_ids))
+            .values(status=SENT, sent_at=now, next_attempt_at=None, last_error=None))
+
+
+def mark_retry(session: so.Session, entry_id: int, error: str, when: datetime) -> None:
+    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id).values(
+        last_error=error[:2000], next_attempt_at=when))
+
+
+def mark_failed(session: so.Session, entry_id: int, error: str, status: str = FAILED) -> None:
+    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id).values(
+        status=status, last_error=error[:2000], next_attempt_at=None))
+
+
+def requeue(session: so.Session, entry_id: int, now: datetime) -> bool:
+    """`outbox retry`: send a failed or skipped entry again, rendered afresh
+    (a template fixed since) but with the same Message-ID."""
+    result = session.connection().execute(
+        _outbox.update().where(_outbox.c.id == entry_id, _outbox.c.status != SENT)
+        .values(status=QUEUED, next_attempt_at=now, raw=None, last_error=None))
+    return result.rowcount == 1
 
 
 def recipient_of(session: so.Session, entry_id: int) -> tuple[int | None, str] | None:
     """(ticket, recipient address) of an entry, or None if there is no such entry."""
     row = session.connection().execute(_RECIPIENT_OF, {"entry": entry_id}).first()
     return (row.ticket_id, row.to_addr.lower()) if row else None
-
-
-def mark_failed(session: so.Session, entry_id: int, error: str) -> None:
-    session.execute(sa.update(Outbox).where(Outbox.id == entry_id)
-                    .values(status=FAILED, last_error=error[:2000], next_attempt_at=None))
 
 
 def suppress(session: so.Session, addresses: tuple[str, ...], reason: str, until: datetime,
@@ -55,6 +155,12 @@ def suppress(session: so.Session, addresses: tuple[str, ...], reason: str, until
 
 def is_suppressed(session: so.Session, address: str, now: datetime) -> bool:
     return session.connection().execute(_SUPPRESSED, {"address": address, "now": now}).first() is not None
+
+
+def suppression_of(session: so.Session, address: str, now: datetime) -> str | None:
+    """Why `address` gets nothing now, or None."""
+    entry = session.get(Suppression, address)
+    return entry.reason if entry is not None and entry.until > now else None
 
 
 def suppressions(session: so.Session, now: datetime) -> list[Suppression]:

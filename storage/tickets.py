@@ -136,11 +136,12 @@ def contact_id(session: so.Session, address: str, name: str, now: datetime) -> i
 
 def create_ticket(session: so.Session, *, subject: str, queue: str, priority: str,
                   requester_id: int | None, flags: Iterable[str], now: datetime,
-                  linked_ticket: int | None = None) -> int:
+                  linked_ticket: int | None = None, language: str | None = None) -> int:
     return session.connection().execute(_ADD_TICKET, {
         "subject": subject, "status": "new", "priority": priority, "queue": queue,
         "requester_id": requester_id, "tags": [], "flags": list(flags),
         "created_at": now, "updated_at": now, "linked_ticket_id": linked_ticket,
+        "language": language,
     }).scalar_one()
 
 
@@ -191,3 +192,43 @@ def ticket_messages(session: so.Session, number: int) -> list[Message]:
         sa.select(Message).where(Message.ticket_id == number)
         .options(so.selectinload(Message.attachments)).order_by(Message.id)
     ))
+
+
+_NOTICE_TICKET = (sa.select(
+    _tickets.c.id, _tickets.c.subject, _tickets.c.status, _tickets.c.priority, _tickets.c.queue,
+    _tickets.c.language, _tickets.c.assignee, _contacts.c.address, _contacts.c.name)
+    .outerjoin(_contacts, _contacts.c.id == _tickets.c.requester_id)
+    .where(_tickets.c.id == sa.bindparam("number")))
+_FIRST_MESSAGE_ID = (sa.select(_messages.c.message_id)
+                     .where(_messages.c.ticket_id == sa.bindparam("number"),
+                            _messages.c.message_id.is_not(None))
+                     .order_by(_messages.c.id).limit(1))
+_PERSON = sa.select(_contacts.c.id, _contacts.c.address, _contacts.c.name, _contacts.c.language,
+                    _contacts.c.timezone).where(_contacts.c.address == sa.bindparam("address"))
+_SET_LANGUAGE = _tickets.update().where(_tickets.c.id == sa.bindparam("number")).values(
+    language=sa.bindparam("language"))
+
+
+def notice_ticket(session: so.Session, number: int):
+    """What a notification shows of a ticket, and the Message-ID of its first mail."""
+    connection = session.connection()
+    row = connection.execute(_NOTICE_TICKET, {"number": number}).first()
+    if row is None:
+        return None, None
+    return row, connection.execute(_FIRST_MESSAGE_ID, {"number": number}).scalar()
+
+
+def person(session: so.Session, address: str):
+    """(id, address, name, language, timezone) of a contact, or None."""
+    return session.connection().execute(_PERSON, {"address": address}).first()
+
+
+def set_ticket_language(session: so.Session, number: int, language: str) -> None:
+    session.connection().execute(_SET_LANGUAGE, {"number": number, "language": language})
+
+
+def set_contact_preferences(session: so.Session, address: str, now: datetime, **values) -> int:
+    """An admin's setting of a contact's language or time zone (None clears it)."""
+    contact = contact_id(session, address, "", now)
+    session.execute(sa.update(Contact).where(Contact.id == contact).values(**values))
+    return contact

@@ -13,6 +13,7 @@ import pytest
 
 from mailgate.config import Config, build_config
 from tests.support.servers import MAILGATE, REPO, MailgateServer, PostfixServer, PostgresServer
+from tests.support.sink import SmtpSink
 
 SHARED = REPO.parent / "shared"
 CORPORA = SHARED / "corpora"
@@ -26,6 +27,8 @@ def config_document(data_dir: Path, database_url: str = "", **sections) -> dict:
                  "portal_url": "https://support.example.com"},
         "data": {"dir": str(data_dir)},
         "database": {"url": database_url},
+        # Nothing listens there: tests that look at what we send start a sink.
+        "outbound": {"relay": "127.0.0.1:1", "poll_interval": "0.1s"},
         "queues": [
             {"name": "support", "addresses": ["support@example.com", "helpdesk@example.com"]},
             {"name": "billing", "addresses": ["billing@example.com"], "language": "it",
@@ -55,6 +58,13 @@ def write_config(path: Path, document: dict) -> Path:
             lines += [f"{key} = {literal(value)}" for key, value in table.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture
+def smtp_sink():
+    """The relay mailgate sends through, keeping every mail."""
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")

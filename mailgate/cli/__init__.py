@@ -126,4 +126,4 @@ def main() -> None:
 
 
 # Commands live in their own modules and attach themselves to `cli`.
-from mailgate.cli import admin, mail, quarantine, tickets  # noqa: E402,F401
+from mailgate.cli import admin, mail, notify, quarantine, tickets  # noqa: E402,F401

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import click
 
 from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
-from datetime import datetime, timezone
-
 from mailgate.directory import PRIORITIES
 from mailgate.domain import STATUSES
 from mailgate.errors import MailgateError, NotFound
+from mailgate.notify import events as notify_events
 from storage import events, tickets as store
 from storage.db import reading, transaction
 
@@ -87,19 +88,31 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
 @click.option("--status", type=click.Choice(STATUSES), help="New status.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
 @click.option("--queue", help="Move to this queue.")
+@click.option("--quiet", is_flag=True, help="Do not tell the requester (solved, closed).")
 @pass_context
-def tickets_set(ctx: Context, number: int, status, priority, queue) -> None:
-    """Change a ticket's status, priority or queue."""
+def tickets_set(ctx: Context, number: int, status, priority, queue, quiet: bool) -> None:
+    """Change a ticket's status, priority or queue. Setting solved or closed
+    tells the requester (ticket_solved, ticket_closed) unless --quiet."""
     values = {k: v for k, v in (("status", status), ("priority", priority), ("queue", queue)) if v}
     if not values:
         raise MailgateError("nothing to change: give --status, --priority or --queue")
     if queue and ctx.config.queue(queue) is None:
         raise MailgateError(f"no queue named {queue!r} in the config")
+    ingestor = ctx.ingestor()
+    now = datetime.now(timezone.utc)
     with transaction(ctx.existing_engine()) as session:
-        if store.get_ticket(session, number) is None:
+        ticket = store.get_ticket(session, number)
+        if ticket is None:
             raise NotFound(f"no ticket #{number}")
-        store.update_ticket(session, number, datetime.now(timezone.utc), **values)
-    click.echo(f"#{number}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+        old, requester = ticket.status, ticket.requester
+        store.update_ticket(session, number, now, **values)
+        notices = () if quiet or not status else notify_events.status_changed(
+            old, status, requester.address if requester else None, number,
+            requester.id if requester else None)
+        for event in notices:
+            ingestor.notifier.record(session, event, None, now)
+    told = f"; {', '.join(e.kind for e in notices)} to {notices[0].recipient}" if notices else ""
+    click.echo(f"#{number}: " + ", ".join(f"{k} {v}" for k, v in values.items()) + told)
 
 
 def ticket_json(ticket) -> dict:

@@ -17,6 +17,7 @@ from pathvalidate import sanitize_filename
 from mailgate.domain import AttachmentPart, ParsedMail
 from mailgate.mail import charsets, headers as hdr, html as htmlbody
 from mailgate.mail.dsn import failed_recipients, returned_message_id
+from mailgate.mail.language import detect_language
 from mailgate.mail.replytext import visible_text
 
 _MAX_REFERENCES = 100
@@ -67,6 +68,7 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
     attachments = tuple(_attachments(parser.attachments, max_attachment_size))
     subject = hdr.text(hdr.first(headers, "subject"))
     date_raw = hdr.first(headers, "date")
+    visible = visible_text(text, html_raw)
     return ParsedMail(
         message_id=hdr.first_id(hdr.first(headers, "message-id")),
         from_addr=from_addr, from_name=from_name,
@@ -76,7 +78,8 @@ def parse_mail(raw: bytes, *, max_attachment_size: int) -> ParsedMail:
         subject=subject, date=hdr.date(date_raw),
         in_reply_to=tuple(hdr.MSGID.findall(hdr.first(headers, "in-reply-to")))[:10],
         references=tuple(hdr.MSGID.findall(" ".join(headers.get("references", ()))))[-_MAX_REFERENCES:],
-        text=text, html=html, visible_text=visible_text(text, html_raw), attachments=attachments,
+        text=text, html=html, visible_text=visible, attachments=attachments,
+        language=detect_language(visible) or detect_language(subject),
         headers=headers,
         defects=tuple(sorted(parser.defects_categories)),
         failed_recipients=failed_recipients(msg, headers.get("x-failed-recipients", ())),

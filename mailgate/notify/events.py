@@ -32,3 +32,65 @@ def delivery_failed(ticket: int | None, address: str, status: str) -> Event:
     """Tell the ticket's agents the customer did not get our mail."""
     return Event("delivery_failed", "agents", None, ticket, automatic=False,
                  data={"address": address, "status": status})
+
+
+# -- to agents ---------------------------------------------------------------
+
+def new_ticket() -> Event:
+    """A customer's mail opened a ticket (the ticket is the one it opens)."""
+    return Event("new_ticket", "agents", automatic=False)
+
+
+def customer_reply(ticket: int) -> Event:
+    return Event("customer_reply", "agents", None, ticket, automatic=False)
+
+
+def sla_warning(ticket: int, due: str, percent: int) -> Event:
+    return Event("sla_warning", "agents", None, ticket, automatic=False,
+                 data={"due": due, "percent": percent})
+
+
+def sla_breach(ticket: int, due: str) -> Event:
+    return Event("sla_breach", "agents", None, ticket, automatic=False, data={"due": due})
+
+
+def command_error(agent: str, ticket: int, error: str, commands: tuple[str, ...]) -> Event:
+    return Event("command_error", "agents", agent, ticket, automatic=True,
+                 data={"error": error, "commands": list(commands)})
+
+
+# -- to customers, from agents' actions and the scheduler ------------------------
+
+def agent_reply(recipient: str, ticket: int, agent: str, text: str) -> Event:
+    """An agent's public answer, relayed (the agent's address names them)."""
+    return Event("agent_reply", "customer", recipient, ticket, automatic=False,
+                 data={"agent": agent, "text": text})
+
+
+def ticket_solved(recipient: str, ticket: int, contact: int | None) -> Event:
+    return Event("ticket_solved", "customer", recipient, ticket, automatic=False, link_contact=contact)
+
+
+def ticket_closed(recipient: str, ticket: int) -> Event:
+    return Event("ticket_closed", "customer", recipient, ticket, automatic=False)
+
+
+def inactivity_reminder(recipient: str, ticket: int, contact: int | None, deadline: str) -> Event:
+    return Event("inactivity_reminder", "customer", recipient, ticket, automatic=False,
+                 link_contact=contact, data={"deadline": deadline})
+
+
+def closed_inactivity(recipient: str, ticket: int) -> Event:
+    return Event("closed_inactivity", "customer", recipient, ticket, automatic=False)
+
+
+def status_changed(old: str, new: str, requester: str | None, ticket: int,
+                   contact: int | None) -> tuple[Event, ...]:
+    """What the requester hears when a ticket is solved or closed by hand."""
+    if requester is None or old == new:
+        return ()
+    if new == "solved":
+        return (ticket_solved(requester, ticket, contact),)
+    if new == "closed" and old != "closed":
+        return (ticket_closed(requester, ticket),)
+    return ()

@@ -1,7 +1,7 @@
-"""A customer's mail server with an out-of-office auto-responder: a real
-aiosmtpd server that answers every mail it receives by sending a reply over
-SMTP to the helpdesk, as badly behaved responders do when `polite` is off
-(no Auto-Submitted, no In-Reply-To, a text that differs every time)."""
+"""A customer's out-of-office auto-responder: it answers every mail that
+reaches the customer by sending a reply over SMTP to the helpdesk, as badly
+behaved responders do when `polite` is off (no Auto-Submitted, no
+In-Reply-To, a text that differs every time)."""
 
 from __future__ import annotations
 
@@ -9,46 +9,40 @@ import secrets
 import smtplib
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.utils import make_msgid
-
-from aiosmtpd.controller import Controller
-
-from tests.support.servers import free_port
+from email.utils import make_msgid, parseaddr
 
 _WORDS = ("riunione", "progetto", "consegna", "ritorno", "ufficio", "ferie", "urgente", "collega",
           "telefono", "lunedì", "settimana", "cliente", "contratto", "fattura", "viaggio", "sede")
 
 
-class OutOfOfficeServer:
+class OutOfOfficeResponder:
+    """Hooked into the relay sink: every mail for `address` that reaches it
+    is answered at once, over SMTP, to the helpdesk."""
+
     def __init__(self, address: str, helpdesk_port: int, polite: bool):
         self.address = address
         self.helpdesk_port = helpdesk_port
         self.polite = polite
-        self.received: list[EmailMessage] = []
+        self.received: list = []
         self.sent = 0
-        self.port = free_port()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "OutOfOfficeServer":
-        self._controller.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._controller.stop()
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        original = message_from_bytes(envelope.content)
+    def __call__(self, delivery) -> None:
+        if self.address not in delivery.rcpt_tos:
+            return
+        original = message_from_bytes(delivery.raw)
         self.received.append(original)
-        answer = self._answer(original, envelope.mail_from)
+        answer = self._answer(original, delivery.mail_from)
         with smtplib.SMTP("127.0.0.1", self.helpdesk_port, timeout=30) as smtp:
             smtp.send_message(answer, from_addr=self.address, to_addrs=[answer["To"]])
         self.sent += 1
-        return "250 OK"
 
     def _answer(self, original, envelope_sender: str) -> EmailMessage:
         reply = EmailMessage()
         reply["From"] = self.address
-        reply["To"] = original.get("Reply-To") or original["From"] or envelope_sender
+        # A polite responder answers the Reply-To; a naive one the From, as
+        # if the mail had come from a person at that address.
+        reply["To"] = (original.get("Reply-To") if self.polite else None) or \
+            parseaddr(original["From"])[1] or envelope_sender
         reply["Message-ID"] = make_msgid(domain="customer.example")
         if self.polite:
             reply["Subject"] = f"Risposta automatica: {original['Subject']}"

@@ -1,0 +1,134 @@
+"""Events become outbox rows in the transaction of the change that caused
+them (SPEC §6.4): read the facts a notice needs, let `plan` decide, write one
+row per recipient with its signed Message-ID and Reply-To token. Rendering
+waits for the sender, so a broken template never holds up incoming mail."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+import sqlalchemy.orm as so
+
+from mailgate.config import Config
+from mailgate.directory import is_address
+from mailgate.domain import Event
+from mailgate.mail.tokens import Signer
+from mailgate.notify.kinds import KINDS
+from mailgate.notify.plan import MailFacts, Notice, Person, TicketFacts, plan
+from mailgate.notify.render import Templates
+from storage import events, outbox, tickets
+
+log = logging.getLogger("mailgate.notify")
+
+
+class Notifier:
+    def __init__(self, config: Config, signer: Signer, templates: Templates):
+        self.config = config
+        self.signer = signer
+        self.templates = templates
+
+    def record(self, session: so.Session, event: Event, mail: MailFacts | None, now: datetime) -> None:
+        """Keep `event` in the ticket's history and queue its mails. A notice to
+        a customer who takes part in the ticket carries a signed link to it."""
+        data = dict(event.data)
+        if event.ticket is not None and event.link_contact is not None and self.config.site.portal_url:
+            data["link"] = self.signer.link(self.config.site.portal_url, event.ticket, event.link_contact,
+                                            now, self.config.conversation.link_days)
+        event = replace(event, data=data)
+        queued = self.enqueue(session, event, mail, now)
+        events.add(session, kind=event.kind, audience=event.audience, recipient=event.recipient,
+                   ticket=event.ticket, automatic=event.automatic, data=data, now=now,
+                   status=events.QUEUED if queued else events.NO_RECIPIENT)
+
+    def enqueue(self, session: so.Session, event: Event, mail: MailFacts | None, now: datetime) -> int:
+        """Write the outbox rows of `event`; returns how many."""
+        ticket = event.ticket
+        facts = self._ticket(session, ticket) if ticket is not None else None
+        recipients = self._recipients(session, event, facts, now)
+        agent = self._person(session, event.data["agent"]) if "agent" in event.data else None
+        notices = plan(self.config, event, facts, recipients, mail, now,
+                       self.templates.template_language, agent)
+        for notice in notices:
+            self._write(session, notice, now)
+        return len(notices)
+
+    def _ticket(self, session: so.Session, number: int) -> TicketFacts | None:
+        row, first = tickets.notice_ticket(session, number)
+        if row is None:
+            return None
+        requester = Person(row.address, row.name) if row.address else None
+        return TicketFacts(row.id, row.subject, row.status, row.priority, row.queue, row.language,
+                           row.assignee, (first,) if first else (), requester)
+
+    def _recipients(self, session: so.Session, event: Event, ticket: TicketFacts | None,
+                    now: datetime) -> list[Person]:
+        if KINDS[event.kind].audience == "customer":
+            return [self._person(session, event.recipient)] if event.recipient else []
+        if ticket is None:
+            return []
+        # Agents of the ticket's queue, and its assignee wherever they are.
+        addresses = [a.address for a in self.config.agents if not a.queues or ticket.queue in a.queues]
+        if ticket.assignee:
+            addresses.append(ticket.assignee)
+        people = []
+        for address in dict.fromkeys(addresses):
+            agent = next((a for a in self.config.agents if a.address == address), None)
+            contact = tickets.contact_id(session, address, agent.name if agent else "", now)
+            people.append(Person(address, agent.name if agent else "", contact))
+        return people
+
+    def _person(self, session: so.Session, address: str) -> Person:
+        row = tickets.person(session, address)
+        if row is None:
+            return Person(address)
+        return Person(row.address, row.name, row.id, row.language, row.timezone)
+
+    def _write(self, session: so.Session, notice: Notice, now: datetime) -> None:
+        address = notice.to.address
+        if not is_address(address) or any(c.isspace() or ord(c) < 32 for c in address):
+            log.warning("%s for ticket %s not queued: %r is not a mail address", notice.kind,
+                        notice.ticket, address)
+            return
+        context = {"vars": dict(notice.context), "mail": {
+            "to_name": notice.to.name, "from_name": notice.from_name, "from_addr": notice.from_addr,
+            "auto_submitted": notice.auto_submitted, "in_reply_to": notice.in_reply_to,
+            "references": list(notice.references), "zone": notice.zone}}
+        ticket = notice.context.get("ticket") or {}
+
+        def sign(entry: int) -> tuple[str, str | None]:
+            message_id = self.signer.message_id(notice.ticket or 0, entry, self.config.site.domain)
+            reply_to = None
+            if notice.reply_role is not None and notice.ticket is not None:
+                local, _, domain = notice.from_addr.partition("@")
+                token = self.signer.reply_token(notice.ticket, *notice.reply_role)
+                reply_to = f"{local}+{token}@{domain}"
+            return message_id, reply_to
+
+        outbox.add_signed(session, {
+            "ticket_id": notice.ticket, "event": notice.kind, "to_addr": address,
+            "subject": (ticket.get("subject") or "")[:500], "language": notice.language,
+            "status": outbox.QUEUED, "attempts": 0, "next_attempt_at": now, "created_at": now,
+            "context": context}, sign)
+
+
+def mail_facts(parsed, author: str, text: str | None = None) -> MailFacts:
+    """MailFacts of a parsed inbound mail written by `author`."""
+    offset = parsed.date.utcoffset() if parsed.date else None
+    content_language = _content_language(parsed.headers.get("content-language", ()))
+    return MailFacts(message_id=parsed.message_id, author=Person(author, parsed.from_name),
+                     language=parsed.language,
+                     content_language=content_language,
+                     utc_offset=int(offset.total_seconds() // 60) if offset is not None else None,
+                     text=text if text is not None else (parsed.visible_text or parsed.text or ""))
+
+
+def _content_language(values) -> str | None:
+    """"de-DE, en" -> "de" (RFC 3282: the first tag; its primary subtag)."""
+    for value in values:
+        tag = value.split(",")[0].strip().split("-")[0].lower()
+        if tag.isalpha() and 2 <= len(tag) <= 3:
+            return tag
+    return None
+
