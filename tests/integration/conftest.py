@@ -81,7 +81,7 @@ class Helpdesk:
         raise AssertionError(f"{waiting} mail(s) still waiting in the outbox after {timeout:.0f} s")
 
     def outbox(self, **filters) -> list[dict]:
-        return [e for e in self.cli.json_lines("outbox", "list", "--json")
+        return [e for e in self.cli.json_lines("outbox", "list", "--json", "--limit", "100000")
                 if all(e[k] == v for k, v in filters.items())]
 
     @staticmethod
