@@ -67,10 +67,18 @@ def config_check(ctx: Context) -> None:
             raise ConfigError(f"smtp.{key}: no such file: {value}")
     if bool(config.smtp.tls_cert) != bool(config.smtp.tls_key):
         raise ConfigError("smtp.tls_cert: needs smtp.tls_key too (both or neither)")
+    from mailgate.app import templates_from
+    from mailgate.notify.check import check_templates
+    problems = check_templates(templates_from(config))
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise ConfigError(f"notify.templates_dir: {len(problems)} template problem(s), listed above")
     click.echo(f"config OK: {ctx.config_path}")
     click.echo(f"  data directory: {config.data_dir}")
     click.echo(f"  database: {url.render_as_string(hide_password=True)}")
-    click.echo(f"  smtp: {config.smtp.listen or 'off'}   lmtp: {config.lmtp.listen or 'off'}")
+    click.echo(f"  smtp: {config.smtp.listen or 'off'}   lmtp: {config.lmtp.listen or 'off'}   "
+               f"relay: {config.outbound.relay}")
     for queue in config.queues:
         click.echo(f"  queue {queue.name}: {', '.join(queue.addresses)}")
 

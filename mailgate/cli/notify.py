@@ -116,7 +116,8 @@ def templates_preview(ctx: Context, event: str, language: str | None, html: bool
     language = templates.template_language(language or ctx.config.notify.default_language)
     context = sample_context(event, language)
     rendered = templates.render(event, language, context, zone or ctx.config.notify.timezone)
-    click.echo(f"Subject: {with_tag(ctx.config, rendered.subject, 1234)}")
+    number = context["ticket"]["number"] if context["ticket"] else None
+    click.echo(f"Subject: {with_tag(ctx.config, rendered.subject, number)}")
     click.echo(f"Content-Language: {language}")
     click.echo("")
     click.echo(rendered.html if html else rendered.text, nl=False)

@@ -96,3 +96,33 @@ def test_inspect_reports_the_decision_and_writes_nothing(tmp_path, sqlite_url):
     assert len(cli.tickets()) == 1
     human = cli.run("inspect", str(mail)).stdout.decode()
     assert "decision:   duplicate" in human
+
+
+def test_templates_check_names_file_and_line_of_a_broken_override_and_preview_renders(tmp_path):
+    override = tmp_path / "templates"
+    (override / "it").mkdir(parents=True)
+    (override / "it" / "ticket_received.body.txt").write_text(
+        '{% extends "_customer.body.txt" %}\n{% block content %}\nGrazie {{ ticket.numero }}\n{% endblock %}\n')
+    (override / "fr").mkdir()
+    (override / "fr" / "ticket_solved.subject.txt").write_text("Résolu {{ ticket.subject \n")
+    document = config_document(tmp_path / "data", notify={"templates_dir": str(override)})
+    cli = Cli(write_config(tmp_path / "mailgate.toml", document))
+
+    checked = cli.run("templates", "check", check=False)
+    lines = checked.stdout.decode().splitlines()
+    assert checked.returncode == 1
+    assert any(line.startswith(f"{override}/it/ticket_received.body.txt:3: ") and "numero" in line
+               for line in lines), lines
+    assert any(line.startswith(f"{override}/fr/ticket_solved.subject.txt:1: ") for line in lines), lines
+    config_checked = cli.run("config", "check", check=False)
+    assert config_checked.returncode == 2 and b"template problem" in config_checked.stderr
+
+    (override / "it" / "ticket_received.body.txt").unlink()
+    (override / "fr" / "ticket_solved.subject.txt").write_text("Résolu : {{ ticket.subject }}\n")
+    passed = cli.run("templates", "check")
+    assert passed.stdout.decode().startswith("templates ok: 14 events in en, es, fr, it, ru")
+    preview = cli.run("templates", "preview", "ticket_solved", "--lang", "fr").stdout.decode()
+    assert preview.startswith("Subject: [#1234] Résolu : ") and "##- Veuillez écrire" in preview
+    html = cli.run("templates", "preview", "flood_notice", "--lang", "ru", "--html").stdout.decode()
+    assert html.startswith("Subject: Слишком много писем")        # no ticket: no tag
+    assert "\n\n<!DOCTYPE html>\n" in html and '<html lang="ru">' in html
