@@ -123,7 +123,8 @@ def start_mailgate(request):
 
 
 @pytest.fixture
-def mailgate_server(start_mailgate) -> MailgateServer:
+def mailgate_server(config_file, start_mailgate) -> MailgateServer:
+    # config_file first: its database outlives the server at teardown.
     return start_mailgate()
 
 

@@ -2,26 +2,37 @@
 rendered parts and header facts. Pure: no clock, no I/O.
 
 Every value a customer or a template could influence goes through
-`one_line` before it becomes a header, and the email package encodes
-non-ASCII names and subjects as RFC 2047 words, so nothing can add a header
-line. multipart/alternative carries the text and the HTML part.
+`header_text` before it becomes a header (one line, no RFC 2047 word of its
+own), Message-IDs must look like one, and non-ASCII names and subjects are
+encoded as RFC 2047 words, so nothing can add a header line.
+multipart/alternative carries the text and the HTML part.
 """
 
 from __future__ import annotations
 
+import email.charset
 import email.policy
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 
 from mailgate.notify.render import Rendered, one_line
 
 # An id with "=?" is dropped: the email package would decode it as an RFC 2047 word.
 _MESSAGE_ID = re.compile(r"<(?:(?!=\?)[^<>\s]){1,250}>")
 MAX_REFERENCES = 20                 # the root and the latest ones are what clients use
+# The compat32 classes write what they are given (the values are made safe
+# above) and are four times faster than EmailMessage, which parses every
+# header value it is given.
+_POLICY = email.policy.compat32.clone(linesep="\r\n")
+_UTF8_QP = email.charset.Charset("utf-8")
+_UTF8_QP.body_encoding = email.charset.QP
 
 
 @dataclass(frozen=True)
@@ -44,53 +55,80 @@ def needs_smtputf8(*addresses: str | None) -> bool:
 
 
 def compose(rendered: Rendered, headers: Headers) -> bytes:
-    utf8 = needs_smtputf8(headers.from_addr, headers.to_addr, headers.reply_to)
-    policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
-    message = EmailMessage(policy=policy)
-    message["From"] = _address(headers.from_name, headers.from_addr)
-    message["To"] = _address(headers.to_name, headers.to_addr)
+    fields = _fields(rendered, headers)
+    if needs_smtputf8(headers.from_addr, headers.to_addr, headers.reply_to):
+        return _as_utf8(fields, rendered)
+    message = MIMEMultipart("alternative")
+    for name, value in fields:
+        message[name] = _address(*value) if isinstance(value, tuple) else _text(value)
+    message.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
+    message.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    return message.as_bytes(policy=_POLICY)
+
+
+def _as_utf8(fields: list, rendered: Rendered) -> bytes:
+    """An internationalised mail (RFC 6532) for an address that is not ASCII:
+    headers in UTF-8 as they are, sent with SMTPUTF8."""
+    message = EmailMessage(policy=email.policy.SMTPUTF8)
+    for name, value in fields:
+        if isinstance(value, tuple):
+            local, _, domain = value[1].rpartition("@")
+            value = Address(display_name=value[0], username=local, domain=domain)
+        message[name] = value
+    message.set_content(rendered.text, cte="8bit")
+    message.add_alternative(rendered.html, subtype="html", cte="8bit")
+    language = next((v for n, v in fields if n == "Content-Language"), None)
+    if language:                      # set_content dropped it with the other Content-* fields
+        del message["Content-Language"]
+        message["Content-Language"] = language
+    return message.as_bytes()
+
+
+def _fields(rendered: Rendered, headers: Headers) -> list[tuple[str, str | tuple[str, str]]]:
+    """The header fields, in order; address fields as (display name, address)."""
+    fields: list = [("From", (header_text(headers.from_name), headers.from_addr)),
+                    ("To", (header_text(headers.to_name), headers.to_addr))]
     if headers.reply_to:
-        message["Reply-To"] = _address("", headers.reply_to)
-    message["Subject"] = header_text(rendered.subject)
-    message["Date"] = format_datetime(headers.date)
-    message["Message-ID"] = headers.message_id
+        fields.append(("Reply-To", ("", headers.reply_to)))
+    fields += [("Subject", header_text(rendered.subject)), ("Date", format_datetime(headers.date)),
+               ("Message-ID", headers.message_id)]
     references = [r for r in headers.references if _MESSAGE_ID.fullmatch(r)]
     if headers.in_reply_to and _MESSAGE_ID.fullmatch(headers.in_reply_to):
-        message["In-Reply-To"] = headers.in_reply_to
+        fields.append(("In-Reply-To", headers.in_reply_to))
         if headers.in_reply_to not in references:
             references.append(headers.in_reply_to)
     if references:
         kept = references if len(references) <= MAX_REFERENCES else \
             references[:1] + references[-(MAX_REFERENCES - 1):]
-        message["References"] = " ".join(kept)
+        fields.append(("References", " ".join(kept)))
     if headers.auto_submitted:
-        message["Auto-Submitted"] = headers.auto_submitted
+        fields.append(("Auto-Submitted", headers.auto_submitted))
     # Exchange and Outlook send no out-of-office or other automatic answer to it.
-    message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(rendered.text, cte="quoted-printable" if not utf8 else "8bit")
-    message.add_alternative(rendered.html, subtype="html",
-                            cte="quoted-printable" if not utf8 else "8bit")
-    if headers.language:               # after set_content, which drops Content-* headers
-        message["Content-Language"] = headers.language.replace("_", "-")
-    return message.as_bytes()
+    fields.append(("X-Auto-Response-Suppress", "All"))
+    if headers.language and re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z]{2})?", headers.language):
+        fields.append(("Content-Language", headers.language.replace("_", "-")))
+    return fields
 
 
-def _address(name: str, addr_spec: str) -> Address:
-    local, _, domain = addr_spec.rpartition("@")
-    return Address(display_name=safe_name(name), username=local, domain=domain)
+def _text(value: str) -> str | Header:
+    """An unstructured header value: ASCII as it is, anything else as RFC 2047 words."""
+    return value if value.isascii() else Header(value, "utf-8")
 
 
-def safe_name(name: str) -> str:
-    """A display name that stays a name: one line, and no "=?" that the email
-    package would decode as an RFC 2047 word when it writes the header (a
-    customer called "=?utf-8?q?x=0d=0aBcc:_y?=" would otherwise add a Bcc)."""
-    return header_text(name)
+def _address(name: str, addr_spec: str) -> str:
+    """"Name" <addr>, the name quoted or RFC 2047-encoded as needed."""
+    if not name:
+        return addr_spec
+    if name.isascii():
+        return formataddr((name, addr_spec))
+    return f"{Header(name, 'utf-8').encode(maxlinelen=998)} <{addr_spec}>"
 
 
 def header_text(value: str) -> str:
-    """One line, with every "=?" broken by a zero-width space: the email
-    package decodes RFC 2047 words in a str it is given, so a subject
-    "=?utf-8?q?x=0d=0aBcc:_y?=" would otherwise write a Bcc header."""
+    """One line, and every "=?" broken by a zero-width space, so that text a
+    customer typed as "=?utf-8?q?x=0d=0aBcc:_y?=" reaches the reader as that
+    text and is never decoded as an RFC 2047 word (the email package's own
+    header parser would decode it, and write the Bcc)."""
     return one_line(value).replace("=?", "=\u200b?")
 
 

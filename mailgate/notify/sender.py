@@ -26,6 +26,7 @@ import jinja2
 import sqlalchemy as sa
 
 from mailgate.config import Config, parse_intervals
+from mailgate.errors import StorageUnavailable
 from mailgate.mail.tokens import Signer
 from mailgate.notify.compose import Headers, compose, dkim_sign, needs_smtputf8
 from mailgate.notify.render import Templates
@@ -123,8 +124,11 @@ class Sender:
         while not stop.is_set():
             try:
                 done = self.send_due()
+            except StorageUnavailable as exc:     # the mail waits in the database: nothing lost
+                log.warning("outbox: %s; trying again in %.1f s", exc, idle)
+                done = Pass()
             except Exception:          # noqa: BLE001 - the loop must outlive a bad pass
-                log.exception("outbox pass failed; trying again in %.0f s", idle)
+                log.exception("outbox pass failed; trying again in %.1f s", idle)
                 done = Pass()
             if done.claimed < self.config.outbound.batch_size:
                 (wake or stop).wait(idle)

@@ -235,3 +235,10 @@ def test_dkim_signature_verifies_with_the_public_key(tmp_path):
     assert raw.startswith(b"DKIM-Signature:")
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns.get(name))
     assert not dkim.verify(raw.replace(b"testo", b"TESTO"), dnsfunc=lambda name, timeout=5: dns.get(name))
+
+
+def test_an_address_that_is_not_ascii_gets_an_internationalised_mail():
+    raw = compose(Rendered("Oggetto", "testo", "<p>testo</p>"), headers(to_addr="анна@пример.рф", to_name="Анна"))
+    head = raw.split(b"\r\n\r\n")[0].decode("utf-8")
+    assert "To: Анна <анна@пример.рф>" in head.splitlines()
+    assert message_from_bytes(raw, policy=policy.SMTPUTF8).get_content_type() == "multipart/alternative"
