@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
+from mailgate.cli import Context, cli, echo_rows, iso, pass_context
 from mailgate.directory import is_language, is_timezone
 from mailgate.errors import MailgateError, NotFound
 from mailgate.notify.check import check_templates

@@ -7,6 +7,7 @@ from __future__ import annotations
 import smtplib
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class Helpdesk:
 
 
 def _today():
-        return datetime.now(timezone.utc).date()
+    return datetime.now(timezone.utc).date()
 
 
 @pytest.fixture
