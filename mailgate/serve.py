@@ -49,8 +49,8 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     """Serve until `stop` is set, then finish the mail in flight."""
     committer = GroupCommitter(ingestor, workers=config.ingest.workers,
                                batch_size=config.ingest.batch_size)
+    sender = Sender(config, ingestor.engine, ingestor.templates, ingestor.signer)   # checks the DKIM key
     committer.start()
-    sender = Sender(config, ingestor.engine, ingestor.templates, ingestor.signer)
     sender_stop = threading.Event()
     sender_thread = threading.Thread(target=sender.run, args=(sender_stop,), name="outbox", daemon=True)
     sender_thread.start()

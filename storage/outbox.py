@@ -81,6 +81,15 @@ def counts(session: so.Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+_ANY_DUE = (sa.select(_outbox.c.id).where(_outbox.c.next_attempt_at <= sa.bindparam("now"),
+                                          _outbox.c.status == QUEUED).limit(1))
+
+
+def any_due(session: so.Session, now: datetime) -> bool:
+    """Is anything due? A cheap read, so an idle sender takes no write lock."""
+    return session.connection().execute(_ANY_DUE, {"now": now}).first() is not None
+
+
 def claim_due(session: so.Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
     """Up to `limit` queued entries due by `now`, oldest first, each counted as
     one more attempt and hidden from other senders for `lease` (if this
@@ -128,10 +137,12 @@ def mark_failed(session: so.Session, entry_id: int, error: str, status: str = FA
 
 def requeue(session: so.Session, entry_id: int, now: datetime) -> bool:
     """`outbox retry`: send a failed or skipped entry again, rendered afresh
-    (a template fixed since) but with the same Message-ID."""
+    (a template fixed since) but with the same Message-ID. Its attempts and
+    the time it gives up after start again from now."""
     result = session.connection().execute(
-        _outbox.update().where(_outbox.c.id == entry_id, _outbox.c.status != SENT)
-        .values(status=QUEUED, next_attempt_at=now, raw=None, last_error=None))
+        _outbox.update().where(_outbox.c.id == entry_id, _outbox.c.status.in_((FAILED, SKIPPED)))
+        .values(status=QUEUED, next_attempt_at=now, raw=None, last_error=None, attempts=0,
+                created_at=now))
     return result.rowcount == 1
 
 

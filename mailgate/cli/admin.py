@@ -69,6 +69,8 @@ def config_check(ctx: Context) -> None:
         raise ConfigError("smtp.tls_cert: needs smtp.tls_key too (both or neither)")
     from mailgate.app import templates_from
     from mailgate.notify.check import check_templates
+    from mailgate.notify.sender import dkim_key
+    dkim_key(config)
     problems = check_templates(templates_from(config))
     if problems:
         for problem in problems:

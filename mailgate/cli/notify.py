@@ -68,7 +68,8 @@ def outbox_retry(ctx: Context, entry_id: int) -> None:
             raise NotFound(f"no outbox entry {entry_id}")
         if entry.status == store.SENT:
             raise MailgateError(f"outbox entry {entry_id} was sent at {iso(entry.sent_at)}; nothing to retry")
-        store.requeue(session, entry_id, datetime.now(timezone.utc))
+        if not store.requeue(session, entry_id, datetime.now(timezone.utc)):
+            raise MailgateError(f"outbox entry {entry_id} is still queued; the sender will try it")
     click.echo(f"outbox entry {entry_id} queued again")
 
 

@@ -27,10 +27,15 @@ from mailgate.notify.render import Rendered, one_line
 # An id with "=?" is dropped: the email package would decode it as an RFC 2047 word.
 _MESSAGE_ID = re.compile(r"<(?:(?!=\?)[^<>\s]){1,250}>")
 MAX_REFERENCES = 20                 # the root and the latest ones are what clients use
+MAX_SUBJECT = 250                   # characters; clients show less
 # The compat32 classes write what they are given (the values are made safe
 # above) and are four times faster than EmailMessage, which parses every
 # header value it is given.
 _POLICY = email.policy.compat32.clone(linesep="\r\n")
+# Not folded: the email package drops the quotes of a display name it folds
+# ("Ivan, Bob <evil@…>, …" would become several addresses). Names are at most
+# 200 characters and subjects are cut, so lines stay within RFC 5322's 998.
+_UTF8_POLICY = email.policy.SMTPUTF8.clone(max_line_length=0)
 _UTF8_QP = email.charset.Charset("utf-8")
 _UTF8_QP.body_encoding = email.charset.QP
 
@@ -75,13 +80,13 @@ def _as_utf8(fields: list, rendered: Rendered) -> bytes:
             local, _, domain = value[1].rpartition("@")
             value = Address(display_name=value[0], username=local, domain=domain)
         message[name] = value
-    message.set_content(rendered.text, cte="8bit")
-    message.add_alternative(rendered.html, subtype="html", cte="8bit")
+    message.set_content(rendered.text, cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     language = next((v for n, v in fields if n == "Content-Language"), None)
     if language:                      # set_content dropped it with the other Content-* fields
         del message["Content-Language"]
         message["Content-Language"] = language
-    return message.as_bytes()
+    return message.as_bytes(policy=_UTF8_POLICY)
 
 
 def _fields(rendered: Rendered, headers: Headers) -> list[tuple[str, str | tuple[str, str]]]:
@@ -90,7 +95,7 @@ def _fields(rendered: Rendered, headers: Headers) -> list[tuple[str, str | tuple
                     ("To", (header_text(headers.to_name), headers.to_addr))]
     if headers.reply_to:
         fields.append(("Reply-To", ("", headers.reply_to)))
-    fields += [("Subject", header_text(rendered.subject)), ("Date", format_datetime(headers.date)),
+    fields += [("Subject", header_text(rendered.subject)[:MAX_SUBJECT]), ("Date", format_datetime(headers.date)),
                ("Message-ID", headers.message_id)]
     references = [r for r in headers.references if _MESSAGE_ID.fullmatch(r)]
     if headers.in_reply_to and _MESSAGE_ID.fullmatch(headers.in_reply_to):

@@ -66,17 +66,20 @@ class Notifier:
                     now: datetime) -> list[Person]:
         if KINDS[event.kind].audience == "customer":
             return [self._person(session, event.recipient)] if event.recipient else []
-        if ticket is None:
+        if event.recipient:                 # an answer to one agent (command_error)
+            addresses = [event.recipient]
+        elif ticket is None:
             return []
-        # Agents of the ticket's queue, and its assignee wherever they are.
-        addresses = [a.address for a in self.config.agents if not a.queues or ticket.queue in a.queues]
-        if ticket.assignee:
-            addresses.append(ticket.assignee)
+        else:
+            # Agents of the ticket's queue, and its assignee wherever they are.
+            addresses = [a.address for a in self.config.agents if not a.queues or ticket.queue in a.queues]
+            if ticket.assignee:
+                addresses.append(ticket.assignee)
         people = []
         for address in dict.fromkeys(addresses):
             agent = next((a for a in self.config.agents if a.address == address), None)
-            contact = tickets.contact_id(session, address, agent.name if agent else "", now)
-            people.append(Person(address, agent.name if agent else "", contact))
+            tickets.contact_id(session, address, agent.name if agent else "", now)
+            people.append(self._person(session, address))     # with their language and zone
         return people
 
     def _person(self, session: so.Session, address: str) -> Person:
@@ -115,7 +118,9 @@ class Notifier:
 
 def mail_facts(parsed, author: str, text: str | None = None) -> MailFacts:
     """MailFacts of a parsed inbound mail written by `author`."""
-    offset = parsed.date.utcoffset() if parsed.date else None
+    # "-0000" says the sender's zone is unknown (RFC 5322 §3.3), not that it is UTC.
+    unknown = any(value.strip().endswith("-0000") for value in parsed.headers.get("date", ()))
+    offset = parsed.date.utcoffset() if parsed.date and not unknown else None
     content_language = _content_language(parsed.headers.get("content-language", ()))
     return MailFacts(message_id=parsed.message_id, author=Person(author, parsed.from_name),
                      language=parsed.language,

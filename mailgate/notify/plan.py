@@ -114,7 +114,7 @@ def plan(config: Config, event: Event, ticket: TicketFacts | None, recipients: l
             zone = zone_for(config, person, queue_name, mail, now)
             role = ("c", person.contact) if person.contact is not None else None
         else:
-            wanted = queue.language or config.notify.default_language
+            wanted = person.language or queue.language or config.notify.default_language
             zone = person.timezone or queue.timezone or config.notify.timezone
             role = ("a", person.contact) if person.contact is not None else None
         language = template_language(wanted)

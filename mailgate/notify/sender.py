@@ -20,27 +20,27 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import jinja2
 import sqlalchemy as sa
 
 from mailgate.config import Config, parse_intervals
-from mailgate.errors import StorageUnavailable
+from mailgate.errors import ConfigError, StorageUnavailable
 from mailgate.mail.tokens import Signer
 from mailgate.notify.compose import Headers, compose, dkim_sign, needs_smtputf8
 from mailgate.notify.render import Templates
 from storage import outbox
-from storage.db import transaction
+from storage.db import reading, transaction
 
 log = logging.getLogger("mailgate.outbox")
-LEASE = timedelta(minutes=15)     # a claimed entry comes back after this if its sender died
+LEASE = timedelta(minutes=15)     # at least; a claimed entry comes back after this if its sender died
 
 
 @dataclass(frozen=True)
 class Result:
     entry: int
-    outcome: str                   # "sent", "temporary" or "permanent"
+    outcome: str                   # "sent", "temporary", "permanent" or "untried"
     detail: str = ""
 
 
@@ -72,15 +72,14 @@ class Renderer:
     def __init__(self, config: Config, templates: Templates):
         self.config = config
         self.templates = templates
-        dkim = config.outbound
-        self.dkim_key = Path(dkim.dkim_key_file).read_bytes() if dkim.dkim_key_file and dkim.dkim_selector else None
+        self.dkim_key = dkim_key(config)
 
     def render(self, entry: outbox.Claimed | object, now: datetime) -> tuple[bytes, str]:
         mail = entry.context["mail"]
         try:
             rendered = self.templates.render(entry.event, entry.language or self.config.notify.default_language,
                                              entry.context["vars"], mail["zone"])
-        except jinja2.TemplateError as exc:
+        except Exception as exc:          # noqa: BLE001 - a syntax error, or a filter given the wrong value
             raise TemplateProblem(describe_template_error(exc)) from None
         subject = with_tag(self.config, rendered.subject, entry.ticket_id)
         raw = compose(replace(rendered, subject=subject), Headers(
@@ -94,17 +93,36 @@ class Renderer:
         return raw, subject
 
 
-def describe_template_error(exc: jinja2.TemplateError) -> str:
-    """"it/ticket_received.body.txt:3: 'nope' is undefined" from a Jinja error."""
+def dkim_key(config: Config) -> bytes | None:
+    """The DKIM private key, checked by signing a test message; None when
+    signing is not configured."""
+    settings = config.outbound
+    if not (settings.dkim_key_file and settings.dkim_selector):
+        return None
+    try:
+        key = Path(settings.dkim_key_file).expanduser().read_bytes()
+        dkim_sign(b"From: a@example.com\r\nSubject: test\r\n\r\ntest\r\n", settings.dkim_selector,
+                  settings.dkim_domain or config.site.domain, key)
+    except OSError as exc:
+        raise ConfigError(f"outbound.dkim_key_file: cannot read {settings.dkim_key_file}: {exc.strerror}") from None
+    except Exception as exc:          # noqa: BLE001 - dkimpy says "not a key" in many ways
+        raise ConfigError(f"outbound.dkim_key_file: not a usable DKIM private key ({exc})") from None
+    return key
+
+
+def describe_template_error(exc: Exception) -> str:
+    """"it/ticket_received.body.txt:3: 'nope' is undefined" from what a
+    template raised."""
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}"
     if isinstance(exc, jinja2.TemplateNotFound):
         return f"{exc.name}: no such template"
     import traceback
+    what = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith((".txt", ".html")):
-            return f"{frame.filename}:{frame.lineno}: {exc}"
-    return str(exc)
+            return f"{frame.filename}:{frame.lineno}: {what}"
+    return what
 
 
 class Sender:
@@ -123,7 +141,7 @@ class Sender:
         idle = parse_intervals(self.config.outbound.poll_interval)[0]
         while not stop.is_set():
             try:
-                done = self.send_due()
+                done = self.send_due(stop)
             except StorageUnavailable as exc:     # the mail waits in the database: nothing lost
                 log.warning("outbox: %s; trying again in %.1f s", exc, idle)
                 done = Pass()
@@ -137,64 +155,90 @@ class Sender:
 
     # -- one pass --------------------------------------------------------------
 
-    def send_due(self) -> Pass:
+    def send_due(self, stop: threading.Event | None = None) -> Pass:
+        """Claim, render, deliver and record the due entries. Each outcome is
+        recorded as soon as the relay answered, so a crash or a stop between
+        two mails sends neither of them twice."""
         now = self.clock()
-        ready, done = self._claim(now)
-        if not ready:
-            return done
-        results = self.deliver(ready)
-        return self._record(results, {entry.id: entry for entry, _ in ready}, done)
+        with reading(self.engine) as session:
+            if not outbox.any_due(session, now):
+                return Pass()
+        claimed, skipped = self._claim(now)
+        ready, failed = self._render(claimed, now)
+        counts = {"sent": 0, "retried": 0, "failed": failed}
+        entries = {entry.id: entry for entry, _ in ready}
+        for result in self.deliver(ready, stop):
+            counts[self._record(result, entries[result.entry])] += 1
+        return Pass(claimed=len(claimed), skipped=skipped, **counts)
 
-    def _claim(self, now: datetime) -> tuple[list[tuple[outbox.Claimed, bytes]], Pass]:
-        """Claim due entries; skip suppressed addresses; render what is not rendered yet."""
-        ready, skipped, failed = [], 0, 0
+    @property
+    def lease(self) -> timedelta:
+        """Longer than a whole batch can take, so no other sender takes an
+        entry this one still means to send."""
+        settings = self.config.outbound
+        return max(LEASE, timedelta(seconds=settings.batch_size * (settings.timeout + 5)))
+
+    def _claim(self, now: datetime) -> tuple[list[outbox.Claimed], int]:
+        """Claim due entries; skip those to suppressed addresses."""
+        kept, skipped = [], 0
         with transaction(self.engine) as session:
-            claimed = outbox.claim_due(session, now, self.config.outbound.batch_size, LEASE)
-            for entry in claimed:
+            for entry in outbox.claim_due(session, now, self.config.outbound.batch_size, self.lease):
                 why = outbox.suppression_of(session, entry.to_addr.lower(), now)
-                if why is not None:
-                    outbox.mark_failed(session, entry.id, f"suppressed: {why}", outbox.SKIPPED)
-                    skipped += 1
+                if why is None:
+                    kept.append(entry)
                     continue
-                raw = entry.raw
-                if raw is None:
-                    try:
-                        raw, subject = self.renderer.render(entry, now)
-                    except TemplateProblem as exc:
-                        log.error("outbox %d (%s) not sent: template error %s", entry.id, entry.event, exc)
-                        outbox.mark_failed(session, entry.id, f"template_error: {exc}")
-                        failed += 1
-                        continue
-                    outbox.store_raw(session, entry.id, raw, subject)
-                ready.append((entry, raw))
-        return ready, Pass(claimed=len(claimed), skipped=skipped, failed=failed)
+                outbox.mark_failed(session, entry.id, f"suppressed: {why}", outbox.SKIPPED)
+                skipped += 1
+        return kept, skipped
 
-    def _record(self, results: list[Result], entries: dict, done: Pass) -> Pass:
+    def _render(self, claimed: list[outbox.Claimed], now: datetime) -> tuple[list, int]:
+        """Render what is not rendered yet and keep the bytes. An entry that
+        cannot be rendered fails with the reason; the others go on."""
+        ready, rendered, failures = [], [], []
+        for entry in claimed:
+            if entry.raw is not None:
+                ready.append((entry, entry.raw))
+                continue
+            try:
+                raw, subject = self.renderer.render(entry, now)
+            except TemplateProblem as exc:
+                failures.append((entry, f"template_error: {exc}"))
+                continue
+            except Exception as exc:      # noqa: BLE001 - one entry must not stop the others
+                failures.append((entry, f"render_error: {type(exc).__name__}: {exc}"))
+                continue
+            rendered.append((entry, raw, subject))
+            ready.append((entry, raw))
+        if rendered or failures:
+            with transaction(self.engine) as session:
+                for entry, raw, subject in rendered:
+                    outbox.store_raw(session, entry.id, raw, subject)
+                for entry, why in failures:
+                    log.error("outbox %d (%s) not sent: %s", entry.id, entry.event, why)
+                    outbox.mark_failed(session, entry.id, why)
+        return ready, len(failures)
+
+    def _record(self, result: Result, entry: outbox.Claimed) -> str:
+        """Write one outcome; which count of the Pass it adds to."""
         now = self.clock()
-        sent, retried, failed = [], 0, done.failed
         give_up = timedelta(hours=self.config.outbound.give_up_hours)
+        if result.outcome != "sent":
+            log.warning("outbox %d to %s: %s (%s)", entry.id, entry.to_addr, result.outcome, result.detail)
         with transaction(self.engine) as session:
-            for result in results:
-                entry = entries[result.entry]
-                if result.outcome == "sent":
-                    sent.append(result.entry)
-                elif result.outcome == "permanent":
-                    outbox.mark_failed(session, result.entry, result.detail)
-                    failed += 1
-                elif now - entry.created_at >= give_up:
-                    outbox.mark_failed(session, result.entry, f"gave up after {entry.attempts} "
-                                       f"attempts: {result.detail}")
-                    failed += 1
-                else:
-                    wait = self.intervals[min(entry.attempts, len(self.intervals)) - 1]
-                    outbox.mark_retry(session, result.entry, result.detail, now + timedelta(seconds=wait))
-                    retried += 1
-            outbox.mark_sent(session, sent, now)
-        for result in results:
-            if result.outcome != "sent":
-                log.warning("outbox %d to %s: %s (%s)", result.entry, entries[result.entry].to_addr,
-                            result.outcome, result.detail)
-        return replace(done, sent=len(sent), retried=retried, failed=failed)
+            if result.outcome == "sent":
+                outbox.mark_sent(session, [entry.id], now)
+                return "sent"
+            if result.outcome == "permanent":
+                outbox.mark_failed(session, entry.id, result.detail)
+                return "failed"
+            if now - entry.created_at >= give_up:
+                outbox.mark_failed(session, entry.id, f"gave up after {entry.attempts} attempts: "
+                                   f"{result.detail}")
+                return "failed"
+            wait = 0 if result.outcome == "untried" else \
+                self.intervals[min(entry.attempts, len(self.intervals)) - 1]
+            outbox.mark_retry(session, entry.id, result.detail, now + timedelta(seconds=wait))
+            return "retried"
 
     # -- SMTP ------------------------------------------------------------------
 
@@ -202,34 +246,40 @@ class Sender:
         local, _, domain = self.config.site.bounce_address.partition("@")
         return f"{local}+{self.signer.verp_detail(entry)}@{domain}"
 
-    def deliver(self, ready: Sequence[tuple[outbox.Claimed, bytes]]) -> list[Result]:
-        """Hand each mail to the relay over one connection."""
+    def deliver(self, ready: Sequence[tuple[outbox.Claimed, bytes]],
+                stop: threading.Event | None = None) -> Iterator[Result]:
+        """Hand each mail to the relay over one connection, yielding each
+        outcome as soon as the relay answered. After a stop or a lost
+        connection, the mails not tried are "untried" (due again at once)."""
         settings = self.config.outbound
+        if not ready:
+            return
         host, _, port = settings.relay.rpartition(":")
         try:
             smtp = smtplib.SMTP(host, int(port), timeout=settings.timeout,
                                 local_hostname=self.config.site.domain)
-        except (OSError, smtplib.SMTPException) as exc:
-            return [Result(entry.id, "temporary", f"relay {settings.relay}: {_why(exc)}") for entry, _ in ready]
-        results: list[Result] = []
-        try:
             self._start(smtp)
+        except Exception as exc:          # noqa: BLE001 - refused, TLS, login, a bad password…
+            for entry, _ in ready:
+                yield Result(entry.id, "temporary", f"relay {settings.relay}: {_why(exc)}")
+            return
+        done = 0
+        try:
             for entry, raw in ready:
+                if stop is not None and stop.is_set():
+                    break
                 result = self._send_one(smtp, entry, raw)
-                results.append(result)
+                done += 1
+                yield result
                 if result.detail.startswith("connection lost"):
                     break
-        except (OSError, smtplib.SMTPException) as exc:
-            results.append(Result(ready[len(results)][0].id, "temporary", f"relay: {_why(exc)}"))
         finally:
             try:
                 smtp.quit()
-            except (OSError, smtplib.SMTPException):
+            except Exception:             # noqa: BLE001 - the connection is gone either way
                 smtp.close()
-        done = {r.entry for r in results}
-        results += [Result(entry.id, "temporary", "not tried: the relay connection was lost")
-                    for entry, _ in ready if entry.id not in done]
-        return results
+        for entry, _ in ready[done:]:
+            yield Result(entry.id, "untried", "not tried: stopping, or the relay connection was lost")
 
     def _start(self, smtp: smtplib.SMTP) -> None:
         settings = self.config.outbound
@@ -255,6 +305,8 @@ class Sender:
             return Result(entry.id, "permanent", f"relay: {exc}")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             return Result(entry.id, "temporary", f"connection lost: {_why(exc)}")
+        except Exception as exc:          # noqa: BLE001 - e.g. an address smtplib cannot encode
+            return Result(entry.id, "temporary", f"connection lost: {type(exc).__name__}: {exc}")
 
 
 def _by_code(entry: int, code: int, message: bytes | str) -> Result:

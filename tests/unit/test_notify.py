@@ -242,3 +242,13 @@ def test_an_address_that_is_not_ascii_gets_an_internationalised_mail():
     head = raw.split(b"\r\n\r\n")[0].decode("utf-8")
     assert "To: Анна <анна@пример.рф>" in head.splitlines()
     assert message_from_bytes(raw, policy=policy.SMTPUTF8).get_content_type() == "multipart/alternative"
+
+
+@pytest.mark.parametrize("to", ["jose@example.org", "josé@example.org"])
+def test_a_name_with_commas_and_brackets_stays_one_address_and_lines_stay_short(to):
+    name = "Иван Петров, Bob <evil@attacker.example>, Carol Ann Smith-Jones of the Accounting Department"
+    raw = compose(Rendered("Oggetto", "x" * 1500, "<p>" + "y" * 1500 + "</p>"), headers(to_addr=to, to_name=name))
+    mail = message_from_bytes(raw, policy=policy.SMTPUTF8)
+    assert len(mail["To"].addresses) == 1 and "evil@attacker.example" not in {
+        a.addr_spec for a in mail["To"].addresses}
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
