@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, fields
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from typing import Any
 
@@ -47,7 +48,7 @@ class OrganisationConfig:
 def is_address(value: str) -> bool:
     try:
         parsed = Address(addr_spec=value)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, HeaderParseError):
         return False
     return bool(parsed.username and parsed.domain and ("." in parsed.domain or parsed.domain == "localhost"))
 

@@ -13,7 +13,7 @@ import sqlalchemy.orm as so
 
 from storage.models import Event
 
-QUEUED, NO_RECIPIENT = "queued", "no_recipient"
+QUEUED, NO_RECIPIENT, NOT_QUEUED = "queued", "no_recipient", "not_queued"
 
 _events = Event.__table__
 _ADD = _events.insert()

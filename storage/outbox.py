@@ -112,27 +112,32 @@ def claim_due(session: so.Session, now: datetime, limit: int, lease: timedelta) 
                     row.reply_to, row.context, row.raw, row.attempts + 1, row.created_at) for row in rows]
 
 
+_BY_ID = _outbox.c.id == sa.bindparam("entry")
+_STORE_RAW = _outbox.update().where(_BY_ID).values(raw=sa.bindparam("raw"), subject=sa.bindparam("subject"))
+_MARK_SENT = _outbox.update().where(_BY_ID).values(
+    status=SENT, sent_at=sa.bindparam("now"), next_attempt_at=None, last_error=None)
+_MARK_RETRY = _outbox.update().where(_BY_ID).values(
+    last_error=sa.bindparam("error"), next_attempt_at=sa.bindparam("when"))
+_MARK_FAILED = _outbox.update().where(_BY_ID).values(
+    status=sa.bindparam("status"), last_error=sa.bindparam("error"), next_attempt_at=None)
+
+
 def store_raw(session: so.Session, entry_id: int, raw: bytes, subject: str) -> None:
     """Keep the rendered mail: every attempt sends these bytes."""
-    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id)
-                                 .values(raw=raw, subject=subject))
+    session.connection().execute(_STORE_RAW, {"entry": entry_id, "raw": raw, "subject": subject})
 
 
 def mark_sent(session: so.Session, entry_ids: list[int], now: datetime) -> None:
     if entry_ids:
-        session.connection().execute(
-            _outbox.update().where(_outbox.c.id.in_(entry_ids))
-            .values(status=SENT, sent_at=now, next_attempt_at=None, last_error=None))
+        session.connection().execute(_MARK_SENT, [{"entry": e, "now": now} for e in entry_ids])
 
 
 def mark_retry(session: so.Session, entry_id: int, error: str, when: datetime) -> None:
-    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id).values(
-        last_error=error[:2000], next_attempt_at=when))
+    session.connection().execute(_MARK_RETRY, {"entry": entry_id, "error": error[:2000], "when": when})
 
 
 def mark_failed(session: so.Session, entry_id: int, error: str, status: str = FAILED) -> None:
-    session.connection().execute(_outbox.update().where(_outbox.c.id == entry_id).values(
-        status=status, last_error=error[:2000], next_attempt_at=None))
+    session.connection().execute(_MARK_FAILED, {"entry": entry_id, "error": error[:2000], "status": status})
 
 
 def requeue(session: so.Session, entry_id: int, now: datetime) -> bool:

@@ -9,6 +9,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from mailgate.config import Config
@@ -37,10 +38,16 @@ class Notifier:
             data["link"] = self.signer.link(self.config.site.portal_url, event.ticket, event.link_contact,
                                             now, self.config.conversation.link_days)
         event = replace(event, data=data)
-        queued = self.enqueue(session, event, mail, now)
+        try:
+            status = events.QUEUED if self.enqueue(session, event, mail, now) else events.NO_RECIPIENT
+        except sa.exc.SQLAlchemyError:
+            raise                           # the caller's transaction decides
+        except Exception as exc:            # noqa: BLE001 - a notice must never cost the mail itself
+            log.error("%s for ticket %s not queued: %s: %s", event.kind, event.ticket,
+                      type(exc).__name__, exc)
+            status = events.NOT_QUEUED
         events.add(session, kind=event.kind, audience=event.audience, recipient=event.recipient,
-                   ticket=event.ticket, automatic=event.automatic, data=data, now=now,
-                   status=events.QUEUED if queued else events.NO_RECIPIENT)
+                   ticket=event.ticket, automatic=event.automatic, data=data, now=now, status=status)
 
     def enqueue(self, session: so.Session, event: Event, mail: MailFacts | None, now: datetime) -> int:
         """Write the outbox rows of `event`; returns how many."""
