@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system-deps bench bench-replies clean
+.PHONY: run test install system-deps bench bench-replies bench-languages clean
 
 run: $(STAMP) mailgate.toml
 	$(BIN)/mailgate -c mailgate.toml serve
@@ -44,6 +44,13 @@ bench-replies: $(STAMP)
 	.venv-compare/bin/python -m pip install --quiet --disable-pip-version-check \
 	  -c constraints.txt -r bench/compare-requirements.txt -e .
 	.venv-compare/bin/python bench/visible_text.py
+
+# The other language detectors, for comparison only: in the same venv of their own.
+bench-languages: $(STAMP)
+	test -x .venv-compare/bin/python || $(PYTHON) -m venv .venv-compare
+	.venv-compare/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints.txt -r bench/compare-languages-requirements.txt -e .
+	HF_HUB_OFFLINE=1 .venv-compare/bin/python bench/language_detection.py
 
 clean:
 	rm -rf $(VENV) .venv-compare build *.egg-info .pytest_cache
