@@ -139,11 +139,17 @@ class Sender:
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         idle = parse_intervals(self.config.outbound.poll_interval)[0]
+        down = False
         while not stop.is_set():
             try:
                 done = self.send_due(stop)
+                if down:
+                    log.info("outbox: the database is back")
+                down = False
             except StorageUnavailable as exc:     # the mail waits in the database: nothing lost
-                log.warning("outbox: %s; trying again in %.1f s", exc, idle)
+                if not down:                      # once per outage, not once per poll
+                    log.warning("outbox: %s; trying again every %.1f s", exc, idle)
+                down = True
                 done = Pass()
             except Exception:          # noqa: BLE001 - the loop must outlive a bad pass
                 log.exception("outbox pass failed; trying again in %.1f s", idle)

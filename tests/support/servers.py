@@ -247,6 +247,11 @@ maillog_file = {d}/maillog
         path = self.dir / "maillog"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def flush(self) -> None:
+        """`postqueue -f`: try the deferred mail now, as an admin does once an outage is over."""
+        subprocess.run(["/usr/sbin/postqueue", "-c", str(self.dir / "etc"), "-f"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def queue_is_empty(self) -> bool:
         out = subprocess.run(["/usr/sbin/postqueue", "-c", str(self.dir / "etc"), "-p"],
                              capture_output=True, text=True).stdout
