@@ -15,11 +15,14 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from mailgate.agentcmd import COMMANDS, Names, parse_commands
 from mailgate.config import Config
+from mailgate.directory import agent_names, category_names
 from mailgate.domain import (BOUNCE, COMMENT, DUPLICATE, NEW_TICKET, QUARANTINED, REJECTED,
                              Candidates, Decision, Inbound, ParsedMail, Recipient, TicketRef)
 from mailgate.mail import autosubmit
 from mailgate.mail.authresults import dmarc_failed
+from mailgate.mail.replytext import visible_text
 from mailgate.mail.subject import remove_tag, strip_prefixes
 from mailgate.matching import match_ticket
 from mailgate.notify import events
@@ -75,7 +78,13 @@ def decide(config: Config, inbound: Inbound, parsed: ParsedMail, recipients: lis
     if recipients and kinds == {"noreply"}:
         return _refuse(mail, "off_thread:no_reply", match.ticket, match.matched_by)
     if match.ticket is not None:
+        if candidates.token_role == "a" and match.matched_by == "token":
+            return _agent_answer(mail, match.ticket)
         return _continue(mail, match.ticket, match.matched_by)
+    if _is_agent(config, sender):
+        requested = _agent_opens(mail, queue)
+        if requested is not None:
+            return requested
     return _open(mail, queue)
 
 
@@ -109,6 +118,106 @@ def _continue(mail: _Mail, ticket: TicketRef, matched_by: str) -> Decision:
 def _tell_agents(role: str, ticket: int) -> tuple:
     """A customer's answer is news for the ticket's agents; an agent's own is not."""
     return () if role == "agent" else (events.customer_reply(ticket),)
+
+
+def _agent_answer(mail: _Mail, ticket: TicketRef) -> Decision:
+    """A mail to an agent token (SPEC §5): the agent it names answers the
+    customer, leaves a note, or changes the ticket by commands. Anyone else
+    writing to it is no participant, and nothing of theirs is relayed."""
+    if mail.sender != mail.candidates.token_agent:
+        mail.hits.append("agent:token_of_another")
+        return _refuse(mail, "off_thread:not_participant", ticket, "token")
+    mail.hits.append("participant:agent")
+    if mail.automatic:                  # the agent's out-of-office: kept, relayed to nobody
+        return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by="token",
+                        visibility="automatic", rule_hits=tuple(mail.hits))
+    commands = _commands(mail, ticket.queue)
+    if commands.errors:
+        return _command_error(mail, ticket, commands)
+    if ticket.status == "closed" and commands.status != "open":
+        return _refuse(mail, "off_thread:closed", ticket, "token")     # #open first
+    relay = bool(commands.text) and not commands.note
+    status = commands.status or ("pending" if relay else None)
+    notices = tuple(events.agent_reply(address, ticket.number, mail.sender, commands.text)
+                    for address in _customers(mail.config, ticket)) if relay else ()
+    if commands.status == "solved" and ticket.requester and ticket.status != "solved":
+        notices += (events.ticket_solved(ticket.requester, ticket.number, ticket.requester_contact),)
+    mail.hits.append("agent:note" if commands.note else "agent:reply" if relay else "agent:commands_only")
+    changes = {key: value for key, value in commands.changes.items() if key != "status"}
+    return Decision(COMMENT, queue=ticket.queue, ticket=ticket.number, matched_by="token",
+                    new_status=status, visibility="internal" if commands.note else "public",
+                    changes=tuple(changes.items()), tags=tuple(commands.tags), events=notices,
+                    participants=_brought_in(mail), rule_hits=tuple(mail.hits))
+
+
+def _command_error(mail: _Mail, ticket: TicketRef, commands) -> Decision:
+    """A bad command changes nothing; the agent hears which commands exist."""
+    mail.hits.append("agent:command_error")
+    notice = events.command_error(mail.sender, ticket.number, "; ".join(commands.errors), COMMANDS)
+    return Decision(REJECTED, ticket=ticket.number, reason="agent:command_error", matched_by="token",
+                    events=(notice,), rule_hits=tuple(mail.hits))
+
+
+def _agent_opens(mail: _Mail, queue: str) -> Decision | None:
+    """An agent's new mail with #requester opens a ticket for that customer
+    and sends them the agent's words; without it, it is an ordinary mail."""
+    commands = _commands(mail, queue)
+    if commands.requester is None:
+        return None
+    mail.hits.append("participant:agent")
+    if commands.errors:
+        mail.hits.append("agent:command_error")
+        notice = events.command_error(mail.sender, None, "; ".join(commands.errors), COMMANDS)
+        return Decision(REJECTED, reason="agent:command_error", events=(notice,), rule_hits=tuple(mail.hits))
+    mail.hits.append("agent:opens_for_requester")
+    notices = (events.agent_reply(commands.requester, None, mail.sender, commands.text),) \
+        if commands.text and not commands.note else ()
+    changes = {key: value for key, value in commands.changes.items() if key not in ("status", "queue")}
+    target = commands.queue or queue
+    return Decision(NEW_TICKET, queue=target, new_status=commands.status or ("pending" if notices else "open"),
+                    priority=commands.priority or mail.config.queue(target).priority,
+                    requester=commands.requester, changes=tuple(changes.items()), tags=tuple(commands.tags),
+                    visibility="internal" if commands.note else "public", events=notices,
+                    rule_hits=tuple(mail.hits + [f"queue:{target}"]))
+
+
+def _commands(mail: _Mail, queue: str):
+    """The commands at the top of an agent's mail, and the words under them.
+    Read from the whole text, not the visible text: a command line such as
+    "#assign marco@example.com" can look like the start of a quote; the
+    visible text of what follows them is what goes to the customer."""
+    commands = parse_commands(mail.parsed.text or "", _names(mail.config), queue)
+    if commands.lines:
+        mail.hits += [f"command:{line.split()[0][1:].lower()}" for line in commands.lines]
+        commands.text = visible_text(commands.text)
+    else:
+        commands.text = mail.parsed.visible_text or ""
+    return commands
+
+
+def _customers(config: Config, ticket: TicketRef) -> list[str]:
+    """Who an agent's public answer goes to: the requester and the other
+    participants who are not agents."""
+    agents = {agent.address for agent in config.agents}
+    people = [ticket.requester] if ticket.requester else []
+    people += sorted(ticket.participants)
+    return [p for p in dict.fromkeys(people) if p and p not in agents]
+
+
+def _brought_in(mail: _Mail) -> tuple[str, ...]:
+    """Addresses an agent put in Cc: they take part from now on."""
+    agents = {agent.address for agent in mail.config.agents}
+    ours = loop_names(mail.config)
+    return tuple(a for a in mail.parsed.cc if a not in agents and a not in ours and a != mail.sender)
+
+
+def _is_agent(config: Config, address: str) -> bool:
+    return any(agent.address == address for agent in config.agents)
+
+
+def _names(config: Config) -> Names:
+    return Names(agents=agent_names(config.agents), queues=frozenset(q.name for q in config.queues),
+                 categories={q.name: category_names(q) for q in config.queues})
 
 
 def _open(mail: _Mail, queue: str, follow_up: bool = False) -> Decision:

@@ -17,6 +17,7 @@ CLOSED_POLICIES = ("reject", "reopen", "new_ticket")
 ROLES = ("agent", "supervisor")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+_CATEGORY = re.compile(r"[\w.-]{1,64}(/[\w.-]{1,64})?")
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{1,63}")
 
 
@@ -28,6 +29,7 @@ class QueueConfig:
     priority: str = "medium"
     closed_policy: str = "reject"      # what a reply to a closed ticket does (SPEC §4.2)
     timezone: str = ""                 # of its team; empty: notify.timezone
+    categories: tuple[str, ...] = ()   # "category" or "category/subcategory"
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,15 @@ def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
         raise ConfigError(f"{where}.language: expected a language code such as 'it' or 'pt_BR'")
     if queue.timezone and not is_timezone(queue.timezone):
         raise ConfigError(f"{where}.timezone: not a time zone name such as Europe/Rome: {queue.timezone!r}")
+    bad = [c for c in queue.categories if not _CATEGORY.fullmatch(c)]
+    if bad:
+        raise ConfigError(f"{where}.categories: expected \"category\" or \"category/subcategory\", got {bad[0]!r}")
     if queue.priority not in PRIORITIES:
         raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
     if queue.closed_policy not in CLOSED_POLICIES:
         raise ConfigError(f"{where}.closed_policy: expected one of {', '.join(CLOSED_POLICIES)}")
     return QueueConfig(queue.name, tuple(a.lower() for a in queue.addresses), queue.language,
-                       queue.priority, queue.closed_policy, queue.timezone)
+                       queue.priority, queue.closed_policy, queue.timezone, queue.categories)
 
 
 def _tables(section: str, raw: Any, cls: type, check) -> list:
@@ -156,3 +161,23 @@ def _typed(where: str, value: Any, type_name: str) -> Any:
     if not isinstance(value, expected) or expected is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected {'true or false' if expected is bool else 'a ' + type_name}")
     return value
+
+
+def agent_names(agents: tuple[AgentConfig, ...]) -> dict[str, str]:
+    """What `#assign` accepts for each agent: the address, the full name and
+    the first name (when no two agents share it), lowercased -> address."""
+    names: dict[str, str] = {}
+    first_names: dict[str, list[str]] = {}
+    for agent in agents:
+        names[agent.address] = agent.address
+        names[agent.name.lower()] = agent.address
+        first_names.setdefault(agent.name.split()[0].lower() if agent.name.split() else "", []).append(agent.address)
+    for first, addresses in first_names.items():
+        if first and len(addresses) == 1:
+            names.setdefault(first, addresses[0])
+    return names
+
+
+def category_names(queue: QueueConfig) -> frozenset[str]:
+    """"billing/invoices" offers "billing/invoices" and "billing"."""
+    return frozenset(queue.categories) | {c.partition("/")[0] for c in queue.categories}

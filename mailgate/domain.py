@@ -95,6 +95,8 @@ class TicketRef:
     queue: str
     requester: str | None = None
     participants: frozenset[str] = frozenset()    # addresses that may continue it
+    requester_contact: int | None = None
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class Candidates:
     token: str = "none"                       # "none", "valid" or "invalid" (SPEC §4.0)
     token_ticket: TicketRef | None = None     # ticket of a valid token
     token_role: str | None = None             # "c" or "a"
+    token_agent: str | None = None            # the agent an agent token names (their address)
     forged_reference: bool = False            # one of "our" Message-IDs did not verify
     sender_contact: int | None = None
     recent: tuple[RecentTicket, ...] = ()     # the sender's tickets of the last hours
@@ -156,6 +159,10 @@ class Decision:
     events: tuple["Event", ...] = ()          # notices to send because of this mail
     bounce_outbox: int | None = None          # outbox entry to mark failed
     suppress: tuple[str, ...] = ()            # addresses that bounced hard
+    changes: tuple[tuple[str, Any], ...] = () # ticket fields an agent's commands set
+    tags: tuple[str, ...] = ()                # tags they add
+    requester: str | None = None              # #requester: the customer an agent's new ticket is for
+    participants: tuple[str, ...] = ()        # addresses an agent brought in (Cc)
     rule_hits: tuple[str, ...] = ()
 
 

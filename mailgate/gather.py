@@ -55,6 +55,7 @@ def gather(config: Config, signer: Signer, session: so.Session, inbound: Inbound
     return Candidates(
         referenced=referenced, tagged=tagged, tag_number=tag_number,
         token=token, token_ticket=token_ticket, token_role=claim.role if claim else None,
+        token_agent=tickets.contact_address(session, claim.ident) if claim and claim.role == "a" else None,
         forged_reference=forged, sender_contact=contact, recent=recent,
         automatic_sent=events.automatic_sent(session, answer_to, now - timedelta(hours=1)) if answer_to else {},
         suppressed=bool(answer_to) and outbox.is_suppressed(session, answer_to, now),

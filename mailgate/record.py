@@ -63,6 +63,8 @@ class Recorder:
             ticket, contact = event.ticket, event.link_contact
             if ticket is None and decision.action == NEW_TICKET:
                 ticket, contact = number, author
+                if decision.requester is not None:
+                    contact = tickets.find_contact(session, decision.requester)
             data = dict(event.data)
             if message_id:
                 data["in_reply_to"] = message_id
@@ -70,8 +72,10 @@ class Recorder:
                 data["quarantine_id"] = held
             if decision.queue and ticket is None:
                 data["queue"] = decision.queue
+            # An agent's mail says nothing of the customer's language, zone or thread.
+            by_agent = "participant:agent" in decision.rule_hits and event.audience == "customer"
             self.notifier.record(session, replace(event, ticket=ticket, link_contact=contact, data=data),
-                                 facts, now)
+                                 None if by_agent else facts, now)
 
     def _store_message(self, session: so.Session, prepared: Prepared, decision: Decision,
                        now: datetime) -> tuple[int | None, int]:
@@ -82,12 +86,23 @@ class Recorder:
         if decision.action == NEW_TICKET:
             number = self._open_ticket(session, parsed, sender, author, decision, now)
         elif decision.action == COMMENT:
+            agent = "participant:agent" in decision.rule_hits
             if decision.visibility != "automatic":     # an out-of-office changes nothing
-                tickets.touch_ticket(session, number, now, decision.new_status)
-                if parsed.language and "participant:agent" not in decision.rule_hits:   # a customer wrote
+                if agent:                               # the agent's own fields, with history
+                    tickets.touch_ticket(session, number, now)
+                    tickets.change_ticket(session, number, dict(decision.changes, **(
+                        {"status": decision.new_status} if decision.new_status else {})), sender, now)
+                else:
+                    tickets.touch_ticket(session, number, now, decision.new_status)
+                if parsed.language and not agent:       # a customer wrote
                     tickets.set_ticket_language(session, number, parsed.language)
             if decision.flags:
                 tickets.add_flags(session, number, decision.flags)
+            if decision.tags:
+                tickets.add_tags(session, number, decision.tags)
+            if decision.participants:                   # an agent's Cc take part from now on
+                tickets.add_participants(session, number, {
+                    tickets.contact_id(session, a, "", now): "cc" for a in decision.participants}, now)
         duplicate = decision.action == DUPLICATE
         row = tickets.add_message(
             session, ticket_id=None if duplicate else number, direction="in",
@@ -112,10 +127,17 @@ class Recorder:
                      decision: Decision, now: datetime) -> int:
         # "Re: AW: Rechnung" opening a ticket makes a ticket "Rechnung".
         subject = strip_prefixes(remove_tag(self.config.site.subject_tag, parsed.subject))
+        requester = author if decision.requester is None else \
+            tickets.contact_id(session, decision.requester, "", now)     # an agent's #requester
         number = tickets.create_ticket(session, subject=subject, queue=decision.queue,
-                                       priority=decision.priority, requester_id=author,
+                                       priority=decision.priority, requester_id=requester,
                                        flags=decision.flags, now=now,
                                        linked_ticket=decision.linked_ticket, language=parsed.language)
+        if decision.requester is not None:
+            tickets.change_ticket(session, number, dict(decision.changes, status=decision.new_status),
+                                  sender, now)
+            if decision.tags:
+                tickets.add_tags(session, number, decision.tags)
         others = first_mail_participants(self.config, parsed, sender,
                                          lambda a: self.ours.classify(a) is not None)
         tickets.add_participants(session, number, {

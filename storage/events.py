@@ -14,6 +14,7 @@ import sqlalchemy.orm as so
 from storage.models import Event
 
 QUEUED, NO_RECIPIENT, NOT_QUEUED = "queued", "no_recipient", "not_queued"
+HISTORY = "history"                  # a change of the ticket, kept for its history; sends nothing
 
 _events = Event.__table__
 _ADD = _events.insert()
@@ -46,3 +47,10 @@ def listed(session: so.Session, *, status: str | None = None, limit: int = 200) 
     if status:
         query = query.where(Event.status == status)
     return list(session.scalars(query))
+
+
+def add_change(session: so.Session, ticket: int, field: str, old: Any, new: Any, by: str,
+               now: datetime) -> None:
+    """One line of a ticket's history: who changed what from what to what."""
+    add(session, kind="changed", audience=HISTORY, recipient=None, ticket=ticket, automatic=False,
+        data={"field": field, "from": old, "to": new, "by": by}, now=now, status=HISTORY)

@@ -27,7 +27,8 @@ _TICKETS_BY_MESSAGE_ID = (
     .where(_messages.c.message_id.in_(sa.bindparam("ids", expanding=True)),
            _messages.c.ticket_id.is_not(None)))
 _TICKET_REF = (
-    sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _contacts.c.address)
+    sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _contacts.c.address,
+              _contacts.c.id.label("contact"), _tickets.c.assignee)
     .outerjoin(_contacts, _contacts.c.id == _tickets.c.requester_id)
     .where(_tickets.c.id == sa.bindparam("number")))
 _PARTICIPANTS = (
@@ -80,15 +81,22 @@ def ticket_ref(session: so.Session, number: int) -> TicketRef | None:
     if row is None:
         return None
     others = connection.execute(_PARTICIPANTS, {"number": number}).scalars()
-    return TicketRef(row.id, row.status, row.queue, row.address, frozenset(others))
+    return TicketRef(row.id, row.status, row.queue, row.address, frozenset(others), row.contact,
+                     row.assignee)
 
 
 def add_participants(session: so.Session, number: int, contacts: dict[int, str], now: datetime) -> None:
-    """Record who besides the requester may continue a ticket (contact id -> role)."""
-    if contacts:
-        session.connection().execute(_ADD_PARTICIPANT, [
-            {"ticket_id": number, "contact_id": contact, "role": role, "created_at": now}
-            for contact, role in contacts.items()])
+    """Record who besides the requester may continue a ticket (contact id ->
+    role); those already taking part keep their role."""
+    if not contacts:
+        return
+    connection = session.connection()
+    present = set(connection.execute(sa.select(_participants.c.contact_id).where(
+        _participants.c.ticket_id == number)).scalars())
+    new = [{"ticket_id": number, "contact_id": contact, "role": role, "created_at": now}
+           for contact, role in contacts.items() if contact not in present]
+    if new:
+        connection.execute(_ADD_PARTICIPANT, new)
 
 
 def participants_of(session: so.Session, number: int) -> list[tuple[str, str]]:
@@ -173,12 +181,13 @@ def add_attachments(session: so.Session, message_row: int, parts: Iterable[Attac
 
 
 def list_tickets(session: so.Session, *, status: str | None = None, queue: str | None = None,
+                 priority: str | None = None, assignee: str | None = None,
                  limit: int = 100) -> list[Ticket]:
     query = sa.select(Ticket).order_by(Ticket.id.desc()).limit(limit)
-    if status:
-        query = query.where(Ticket.status == status)
-    if queue:
-        query = query.where(Ticket.queue == queue)
+    for column, value in ((Ticket.status, status), (Ticket.queue, queue), (Ticket.priority, priority),
+                          (Ticket.assignee, assignee)):
+        if value:
+            query = query.where(column == value)
     return list(session.scalars(query))
 
 
@@ -232,3 +241,38 @@ def set_contact_preferences(session: so.Session, address: str, now: datetime, **
     contact = contact_id(session, address, "", now)
     session.execute(sa.update(Contact).where(Contact.id == contact).values(**values))
     return contact
+
+
+_CONTACT_ADDRESS = sa.select(_contacts.c.address).where(_contacts.c.id == sa.bindparam("contact"))
+
+
+def contact_address(session: so.Session, contact: int) -> str | None:
+    return session.connection().execute(_CONTACT_ADDRESS, {"contact": contact}).scalar()
+
+
+def add_tags(session: so.Session, number: int, tags: Iterable[str]) -> None:
+    ticket = session.get(Ticket, number)
+    if ticket is not None:
+        ticket.tags = list(dict.fromkeys([*ticket.tags, *tags]))
+        session.flush()
+
+
+def change_ticket(session: so.Session, number: int, changes: dict, by: str, now: datetime) -> dict:
+    """Set fields of a ticket and record each change in its history (status,
+    priority, queue, assignee, category, subcategory); returns {field: (old, new)}."""
+    from storage import events
+    ticket = session.get(Ticket, number)
+    if ticket is None:
+        return {}
+    done = {}
+    for field, value in changes.items():
+        old = getattr(ticket, field)
+        if old != value:
+            done[field] = (old, value)
+            events.add_change(session, number, field, old, value, by, now)
+    if done:
+        values = {field: new for field, (_, new) in done.items()}
+        if "status" in values:
+            values["closed_at"] = now if values["status"] == "closed" else None
+        session.execute(sa.update(Ticket).where(Ticket.id == number).values(updated_at=now, **values))
+    return done

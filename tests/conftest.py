@@ -106,7 +106,9 @@ def config_file(tmp_path, database_url) -> Path:
 
 @pytest.fixture
 def start_mailgate(request):
-    """Start `mailgate serve` (env overrides allowed); stopped and checked at teardown."""
+    """Start `mailgate serve` (env overrides allowed); stopped and checked at
+    teardown. Ask for the database's fixture (`cli`, `config_file`) before
+    this one, so that the database outlives the server."""
     started: list[MailgateServer] = []
 
     def start(env: dict | None = None, config_path: Path | None = None) -> MailgateServer:

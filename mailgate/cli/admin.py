@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from mailgate.cli import Context, cli, pass_context
+from mailgate.cli import Context, cli, echo_rows, pass_context
 from mailgate.config import DEFAULT_CONFIG_NAME, load_config
 from mailgate.errors import ConfigError, MailgateError
 from mailgate.sample_config import render_sample
@@ -100,3 +100,21 @@ def db_upgrade(ctx: Context) -> None:
     with ctx.engine.connect() as connection:
         revision = MigrationContext.configure(connection).get_current_revision()
     click.echo(f"database schema at revision {revision}")
+
+
+@cli.group("agents")
+def agents_group() -> None:
+    """The agents of the config."""
+
+
+@agents_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per agent.")
+@pass_context
+def agents_list(ctx: Context, as_json: bool) -> None:
+    """Agents, their queues and role (from the config; edit it and restart to change them)."""
+    all_queues = [queue.name for queue in ctx.config.queues]
+    rows = [{"name": a.name, "address": a.address, "queues": list(a.queues) or all_queues, "role": a.role}
+            for a in ctx.config.agents]
+    echo_rows(rows, as_json, empty="no agents in the config ([[agents]] tables)",
+              header=f"{'address':32} {'name':24} {'role':10} queues",
+              line=lambda r: f"{r['address']:32} {r['name'][:24]:24} {r['role']:10} {', '.join(r['queues'])}")

@@ -128,8 +128,12 @@ def _inspection_json(source: str, inspection) -> dict:
                              "size": a.size, "sha256": a.sha256} for a in parsed.attachments],
         })
     base["decision"] = {"action": decision.action, "ticket": decision.ticket,
-                        "reason": decision.reason, "matched_by": decision.matched_by}
+                        "reason": decision.reason, "matched_by": decision.matched_by,
+                        "status": decision.new_status, "changes": dict(decision.changes),
+                        "tags": list(decision.tags)}
     base["rule_hits"] = list(decision.rule_hits)
+    if "participant:agent" in decision.rule_hits:       # commands are an agent's only
+        base["commands"] = [h.partition(":")[2] for h in decision.rule_hits if h.startswith("command:")]
     return base
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
-from mailgate.directory import PRIORITIES
+from mailgate.directory import PRIORITIES, agent_names
 from mailgate.domain import STATUSES
 from mailgate.errors import MailgateError, NotFound
 from mailgate.notify import events as notify_events
@@ -23,12 +23,15 @@ def tickets_group() -> None:
 @tickets_group.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only tickets with this status.")
 @click.option("--queue", help="Only tickets of this queue.")
+@click.option("--priority", type=click.Choice(PRIORITIES), help="Only tickets of this priority.")
+@click.option("--assignee", help="Only tickets assigned to this agent (address).")
 @click.option("--limit", default=100, show_default=True, help="Show at most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket.")
 @pass_context
-def tickets_list(ctx: Context, status, queue, limit, as_json) -> None:
+def tickets_list(ctx: Context, status, queue, priority, assignee, limit, as_json) -> None:
     with reading(ctx.existing_engine()) as session:
-        found = store.list_tickets(session, status=status, queue=queue, limit=limit)
+        found = store.list_tickets(session, status=status, queue=queue, priority=priority,
+                                   assignee=assignee.lower() if assignee else None, limit=limit)
         rows = [ticket_json(t) for t in found]
     echo_rows(rows, as_json, empty="no tickets",
               header=f"{'#':>6}  {'status':8} {'priority':8} {'queue':12} {'requester':30} subject",
@@ -78,6 +81,11 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
         click.echo("")
         click.echo("Events:")
     for event in data["events"]:
+        if event["kind"] == "changed":
+            change = event["data"]
+            click.echo(f"  {event['created_at']}  {change['field']}: {change['from']} -> {change['to']} "
+                       f"by {change['by']}")
+            continue
         to = event["recipient"] or event["audience"]
         reason = f" ({event['data']['reason']})" if event["data"].get("reason") else ""
         click.echo(f"  {event['created_at']}  {event['kind']} to {to}{reason}  [{event['status']}]")
@@ -88,14 +96,18 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
 @click.option("--status", type=click.Choice(STATUSES), help="New status.")
 @click.option("--priority", type=click.Choice(PRIORITIES), help="New priority.")
 @click.option("--queue", help="Move to this queue.")
+@click.option("--assign", "assignee", metavar="AGENT", help="Assign to this agent (name or address); '' unassigns.")
 @click.option("--quiet", is_flag=True, help="Do not tell the requester (solved, closed).")
 @pass_context
-def tickets_set(ctx: Context, number: int, status, priority, queue, quiet: bool) -> None:
-    """Change a ticket's status, priority or queue. Setting solved or closed
-    tells the requester (ticket_solved, ticket_closed) unless --quiet."""
+def tickets_set(ctx: Context, number: int, status, priority, queue, assignee, quiet: bool) -> None:
+    """Change a ticket by hand; every change goes into its history. Setting
+    solved or closed tells the requester (ticket_solved, ticket_closed)
+    unless --quiet."""
     values = {k: v for k, v in (("status", status), ("priority", priority), ("queue", queue)) if v}
+    if assignee is not None:
+        values["assignee"] = _agent(ctx, assignee) if assignee else None
     if not values:
-        raise MailgateError("nothing to change: give --status, --priority or --queue")
+        raise MailgateError("nothing to change: give --status, --priority, --queue or --assign")
     if queue and ctx.config.queue(queue) is None:
         raise MailgateError(f"no queue named {queue!r} in the config")
     ingestor = ctx.ingestor()
@@ -105,14 +117,21 @@ def tickets_set(ctx: Context, number: int, status, priority, queue, quiet: bool)
         if ticket is None:
             raise NotFound(f"no ticket #{number}")
         old, requester = ticket.status, ticket.requester
-        store.update_ticket(session, number, now, **values)
+        store.change_ticket(session, number, values, "admin", now)
         notices = () if quiet or not status else notify_events.status_changed(
             old, status, requester.address if requester else None, number,
             requester.id if requester else None)
         for event in notices:
             ingestor.notifier.record(session, event, None, now)
     told = f"; {', '.join(e.kind for e in notices)} to {notices[0].recipient}" if notices else ""
-    click.echo(f"#{number}: " + ", ".join(f"{k} {v}" for k, v in values.items()) + told)
+    click.echo(f"#{number}: " + ", ".join(f"{k} {v or '(none)'}" for k, v in values.items()) + told)
+
+
+def _agent(ctx: Context, name: str) -> str:
+    address = agent_names(ctx.config.agents).get(name.strip().lower())
+    if address is None:
+        raise MailgateError(f"no agent {name!r} in the config (see `mailgate agents list`)")
+    return address
 
 
 def ticket_json(ticket) -> dict:

@@ -54,7 +54,7 @@ class Notifier:
         ticket = event.ticket
         facts = self._ticket(session, ticket) if ticket is not None else None
         recipients = self._recipients(session, event, facts, now)
-        agent = self._person(session, event.data["agent"]) if "agent" in event.data else None
+        agent = self._agent(session, event.data["agent"]) if "agent" in event.data else None
         notices = plan(self.config, event, facts, recipients, mail, now,
                        self.templates.template_language, agent)
         for notice in notices:
@@ -77,6 +77,8 @@ class Notifier:
             addresses = [event.recipient]
         elif ticket is None:
             return []
+        elif event.kind == "customer_reply" and ticket.assignee:
+            addresses = [ticket.assignee]      # an assigned ticket is its assignee's alone
         else:
             # Agents of the ticket's queue, and its assignee wherever they are.
             addresses = [a.address for a in self.config.agents if not a.queues or ticket.queue in a.queues]
@@ -88,6 +90,12 @@ class Notifier:
             tickets.contact_id(session, address, agent.name if agent else "", now)
             people.append(self._person(session, address))     # with their language and zone
         return people
+
+    def _agent(self, session: so.Session, address: str) -> Person:
+        """An agent, named as the config names them."""
+        person = self._person(session, address)
+        configured = next((a for a in self.config.agents if a.address == address), None)
+        return replace(person, name=configured.name) if configured else person
 
     def _person(self, session: so.Session, address: str) -> Person:
         row = tickets.person(session, address)

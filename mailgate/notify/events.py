@@ -54,14 +54,14 @@ def sla_breach(ticket: int, due: str) -> Event:
     return Event("sla_breach", "agents", None, ticket, automatic=False, data={"due": due})
 
 
-def command_error(agent: str, ticket: int, error: str, commands: tuple[str, ...]) -> Event:
+def command_error(agent: str, ticket: int | None, error: str, commands: tuple[str, ...]) -> Event:
     return Event("command_error", "agents", agent, ticket, automatic=True,
                  data={"error": error, "commands": list(commands)})
 
 
 # -- to customers, from agents' actions and the scheduler ------------------------
 
-def agent_reply(recipient: str, ticket: int, agent: str, text: str) -> Event:
+def agent_reply(recipient: str, ticket: int | None, agent: str, text: str) -> Event:
     """An agent's public answer, relayed (the agent's address names them)."""
     return Event("agent_reply", "customer", recipient, ticket, automatic=False,
                  data={"agent": agent, "text": text})

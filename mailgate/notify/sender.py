@@ -151,6 +151,9 @@ class Sender:
                     log.warning("outbox: %s; trying again every %.1f s", exc, idle)
                 down = True
                 done = Pass()
+            except sa.exc.SQLAlchemyError as exc:     # e.g. the connection cut by a restart
+                log.warning("outbox: database error, trying again: %s", str(exc).splitlines()[0])
+                done = Pass()
             except Exception:          # noqa: BLE001 - the loop must outlive a bad pass
                 log.exception("outbox pass failed; trying again in %.1f s", idle)
                 done = Pass()

@@ -23,7 +23,8 @@ from tests.support.servers import MailgateServer
 from tests.support.sink import SmtpSink
 
 QUEUES = [
-    {"name": "support", "addresses": ["support@example.com"]},                       # closed: reject
+    {"name": "support", "addresses": ["support@example.com"],                        # closed: reject
+     "categories": ["billing/invoices", "technical"]},
     {"name": "billing", "addresses": ["billing@example.com"], "language": "it",
      "closed_policy": "reopen"},
     {"name": "sales", "addresses": ["sales@example.com"], "closed_policy": "new_ticket"},
@@ -106,7 +107,8 @@ def _today():
 def helpdesk_document(tmp_path, database_url, smtp_sink) -> dict:
     return config_document(
         tmp_path / "data", database_url, queues=QUEUES,
-        agents=[{"name": "Giulia Bianchi", "address": "giulia@example.com"}],
+        agents=[{"name": "Giulia Bianchi", "address": "giulia@example.com"},              # every queue
+                {"name": "Marco Verdi", "address": "marco@example.com", "queues": ["billing"]}],
         organisations=[{"name": "Acme", "domains": ["acme.example"], "share_tickets": True},
                        {"name": "Globex", "domains": ["globex.example"]}],
         conversation={"trusted_authserv_ids": "mx.example.com"},

@@ -8,14 +8,14 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 
 import pytest
 import smtplib
 
 from storage import outbox
 from storage.db import transaction
-from tests.support.mail import message
+from tests.support.mail import client_reply, message
 
 # What a customer writes, and what the acknowledgement must say, per language.
 LANGUAGES = {
@@ -37,21 +37,6 @@ def acknowledgement(helpdesk, customer: str) -> EmailMessage:
     helpdesk.drain_outbox()
     [ack] = helpdesk.sink.messages(customer)
     return ack
-
-
-def client_reply(ack: EmailMessage, sender: str, words: str) -> EmailMessage:
-    """What a mail client sends when the customer presses Reply: to the
-    Reply-To, threaded on the acknowledgement, its text quoted below."""
-    reply = EmailMessage()
-    reply["From"] = sender
-    reply["To"] = ack["Reply-To"]
-    reply["Subject"] = f"Re: {ack['Subject']}"
-    reply["Message-ID"] = make_msgid(domain="customer.example")
-    reply["In-Reply-To"] = ack["Message-ID"]
-    reply["References"] = f"{ack['References'] or ''} {ack['Message-ID']}".strip()
-    quoted = "\n".join("> " + line for line in ack.get_body(("plain",)).get_content().splitlines())
-    reply.set_content(f"{words}\n\nOn Mon, Support wrote:\n{quoted}\n")
-    return reply
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

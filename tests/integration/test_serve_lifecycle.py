@@ -43,7 +43,7 @@ def test_unexpected_error_while_storing_is_a_temporary_451_and_the_server_recove
     assert [t["subject"] for t in cli.tickets()] == ["first try"]
 
 
-def test_sigterm_while_mail_flows_loses_nothing_that_was_acknowledged(start_mailgate, cli):
+def test_sigterm_while_mail_flows_loses_nothing_that_was_acknowledged(cli, start_mailgate):
     server = start_mailgate()
     acknowledged: list[str] = []
     lock = threading.Lock()

@@ -103,7 +103,7 @@ def test_reused_message_id_with_new_content_is_not_swallowed(mailgate_server, cl
     assert sorted(t["subject"] for t in cli.tickets()) == ["Primo", "Secondo"]
 
 
-def test_message_over_the_size_limit_gets_552_and_is_not_stored(start_mailgate, cli):
+def test_message_over_the_size_limit_gets_552_and_is_not_stored(cli, start_mailgate):
     server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "20000"})
     big = message(body="riga di testo\n" * 3000).as_bytes()
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as smtp:
@@ -121,7 +121,7 @@ def test_message_over_the_size_limit_gets_552_and_is_not_stored(start_mailgate, 
     assert [t["subject"] for t in cli.tickets()] == ["piccolo"]
 
 
-def test_announced_size_over_the_limit_is_refused_before_the_data(start_mailgate, cli):
+def test_announced_size_over_the_limit_is_refused_before_the_data(cli, start_mailgate):
     server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "20000"})
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as smtp:
         smtp.ehlo()
@@ -130,7 +130,7 @@ def test_announced_size_over_the_limit_is_refused_before_the_data(start_mailgate
         assert smtp.mail("mario@example.org", ["SIZE=1000"])[0] == 250
 
 
-def test_lmtp_refuses_oversized_mail_once_per_recipient(start_mailgate, cli, swaks):
+def test_lmtp_refuses_oversized_mail_once_per_recipient(cli, start_mailgate, swaks):
     server = start_mailgate({"MAILGATE_LIMITS_MAX_MESSAGE_SIZE": "2000"})
     proc = subprocess.run(
         [swaks, "--protocol", "LMTP", "--server", f"127.0.0.1:{server.lmtp_port}",

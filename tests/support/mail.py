@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from html import escape
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 
@@ -34,3 +35,25 @@ def reply_to(original: EmailMessage, body: str = "Grazie, ora funziona.\n", **kw
     """A client's reply: Re: subject, In-Reply-To and References set."""
     return message(subject=f"Re: {original['Subject']}", body=body,
                    in_reply_to=original["Message-ID"], references=original["Message-ID"], **kwargs)
+
+
+def client_reply(received: EmailMessage, sender: str, words: str, html: bool = False) -> EmailMessage:
+    """What a mail client sends when its user presses Reply on a mail we
+    sent: to its Reply-To, threaded on it, the words on top and the mail
+    quoted below (as HTML only, the way Outlook can, when `html`)."""
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = received["Reply-To"] or received["From"]
+    reply["Subject"] = f"Re: {received['Subject']}"
+    reply["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip(">") or "example.org")
+    reply["In-Reply-To"] = received["Message-ID"]
+    reply["References"] = f"{received['References'] or ''} {received['Message-ID']}".strip()
+    quoted_text = received.get_body(("plain",)).get_content()
+    if html:
+        paragraphs = "".join(f"<p>{line}</p>" for line in words.splitlines() if line.strip())
+        reply.set_content(f"<html><body>{paragraphs}<div id=\"divRplyFwdMsg\"><hr><b>From:</b> Support"
+                          f"</div><div>{escape(quoted_text)}</div></body></html>", subtype="html")
+        return reply
+    quoted = "\n".join("> " + line for line in quoted_text.splitlines())
+    reply.set_content(f"{words}\n\nOn Mon, Support wrote:\n{quoted}\n")
+    return reply
