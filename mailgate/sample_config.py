@@ -29,6 +29,7 @@ QUEUES = """\
 #   closed_policy  a reply to a closed ticket: "reject" (the sender gets a
 #              link back), "reopen", or "new_ticket" (linked to the closed one)
 #   timezone   the team's time zone, e.g. "Europe/Rome" (empty: notify.timezone)
+#   categories what `#category` may set, e.g. ["billing/invoices", "technical"]
 [[queues]]
 name = "support"
 addresses = ["support@{domain}"]
@@ -36,9 +37,11 @@ language = ""
 priority = "medium"
 closed_policy = "reject"
 timezone = ""
+categories = []
 
-# Agents: who answers tickets. Their addresses take part in every ticket of
-# their queues (all queues when `queues` is empty).
+# Agents: who answers tickets, from their own mail client (see README,
+# "Agents by mail"). Their addresses take part in every ticket of their
+# queues (all queues when `queues` is empty).
 #   [[agents]]
 #   name = "Anna Bianchi"
 #   address = "anna@{domain}"

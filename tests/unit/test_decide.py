@@ -351,3 +351,57 @@ def test_dedup_key_depends_on_message_id_sender_and_content():
     assert dedup_key(one, inbound) == dedup_key(parsed("Message-ID: <1@x>", "hello"), inbound)
     assert dedup_key(one, inbound) != dedup_key(parsed("Message-ID: <1@x>", "other"), inbound)
     assert dedup_key(one, inbound) != dedup_key(parsed("Message-ID: <2@x>", "hello"), inbound)
+
+
+# -- agents by mail (SPEC §5) -----------------------------------------------------
+
+GIULIA = "giulia@example.com"
+
+
+@pytest.fixture
+def staffed(tmp_path):
+    return configured(tmp_path, agents=[{"name": "Giulia Bianchi", "address": GIULIA}])
+
+
+def agent_token(number: int = 7, agent: str = GIULIA, **kwargs) -> Candidates:
+    return Candidates(token="valid", token_ticket=ref(number, participants=("anna@example.org",), **kwargs),
+                      token_role="a", token_agent=agent)
+
+
+def test_agent_answer_is_relayed_to_requester_and_participants_and_waits_on_them(staffed):
+    decision = run(staffed, parsed(body="Buongiorno,\nfatto.\n", sender=GIULIA), agent_token())
+    assert (decision.action, decision.visibility, decision.new_status) == ("comment", "public", "pending")
+    assert [(e.kind, e.recipient, e.data["text"]) for e in decision.events] == [
+        ("agent_reply", MARIO, "Buongiorno,\nfatto."), ("agent_reply", "anna@example.org", "Buongiorno,\nfatto.")]
+    assert "agent:reply" in decision.rule_hits
+
+
+def test_a_note_and_commands_relay_nothing(staffed):
+    decision = run(staffed, parsed(body="#note\n#priority high\n#tag vip\nSolo per noi.\n", sender=GIULIA),
+                   agent_token())
+    assert (decision.visibility, decision.events, dict(decision.changes), decision.tags) == (
+        "internal", (), {"priority": "high"}, ("vip",))
+    assert decision.new_status is None
+
+
+def test_a_bad_command_is_held_and_answered_to_the_agent_only(staffed):
+    decision = run(staffed, parsed(body="#escalate\nPassa al secondo livello.\n", sender=GIULIA), agent_token())
+    assert (decision.action, decision.reason) == ("rejected", "agent:command_error")
+    [event] = decision.events
+    assert (event.kind, event.recipient, event.data["error"]) == ("command_error", GIULIA, "unknown command #escalate")
+
+
+def test_someone_else_at_an_agent_token_is_no_participant(staffed):
+    decision = run(staffed, parsed(body="#solve\nChiudo io.\n"), agent_token())
+    assert (decision.action, decision.reason) == ("rejected", "off_thread:not_participant")
+    assert "agent:token_of_another" in decision.rule_hits and decision.changes == ()
+
+
+def test_a_customers_hash_lines_are_words(staffed):
+    decision = run(staffed, parsed(body="#close\nNon funziona ancora.\n"), Candidates(referenced=(ref(7),)))
+    assert (decision.action, decision.new_status, decision.changes) == ("comment", None, ())
+
+
+def test_solving_by_mail_tells_the_requester(staffed):
+    decision = run(staffed, parsed(body="#solve\n", sender=GIULIA), agent_token())
+    assert (decision.new_status, [e.kind for e in decision.events]) == ("solved", ["ticket_solved"])
