@@ -81,6 +81,9 @@ def decide(config: Config, inbound: Inbound, parsed: ParsedMail, recipients: lis
         if candidates.token_role == "a" and match.matched_by == "token":
             return _agent_answer(mail, match.ticket)
         return _continue(mail, match.ticket, match.matched_by)
+    if candidates.token == "valid" and candidates.token_role == "a":
+        # An agent token of a ticket that is gone: nothing to answer, and not a new request.
+        return _refuse(mail, "off_thread:bad_token", None, None)
     if _is_agent(config, sender):
         requested = _agent_opens(mail, queue)
         if requested is not None:

@@ -405,3 +405,10 @@ def test_a_customers_hash_lines_are_words(staffed):
 def test_solving_by_mail_tells_the_requester(staffed):
     decision = run(staffed, parsed(body="#solve\n", sender=GIULIA), agent_token())
     assert (decision.new_status, [e.kind for e in decision.events]) == ("solved", ["ticket_solved"])
+
+
+def test_an_agent_token_of_a_ticket_that_is_gone_opens_nothing(staffed):
+    gone = Candidates(token="valid", token_ticket=None, token_role="a", token_agent=GIULIA)
+    decision = run(staffed, parsed(body="Risposta.\n", sender=GIULIA), gone)
+    assert (decision.action, decision.reason) == ("rejected", "off_thread:bad_token")
+    assert "token:unknown_ticket" in decision.rule_hits
