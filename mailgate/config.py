@@ -22,6 +22,7 @@ from mailgate.directory import (AgentConfig, OrganisationConfig, QueueConfig, bu
                                 build_organisations, build_queues, is_address, is_language,
                                 is_timezone)
 from mailgate.errors import ConfigError
+from mailgate.rules import build_rules
 
 ENV_PREFIX = "MAILGATE_"
 DEFAULT_CONFIG_NAME = "mailgate.toml"
@@ -329,6 +330,7 @@ class Config:
     queues: tuple[QueueConfig, ...]
     agents: tuple[AgentConfig, ...] = ()
     organisations: tuple[OrganisationConfig, ...] = ()
+    rules: tuple = ()                  # routing rules (mailgate.rules.Rule), in order
     path: Path | None = None
 
     @property
@@ -369,7 +371,7 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
                  path: Path | None = None) -> Config:
     """Validate a parsed TOML document plus env overrides into a Config."""
     environ = {} if environ is None else environ
-    unknown = set(document) - set(SECTIONS) - {"queues", "agents", "organisations"}
+    unknown = set(document) - set(SECTIONS) - {"queues", "agents", "organisations", "rules"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
     sections = {name: _build_section(name, cls, document.get(name, {}), environ)
@@ -379,7 +381,8 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
     sections["notify"] = _resolve_templates_dir(sections["notify"], path)
     queues = build_queues(document.get("queues"), sections["site"].domain)
     config = Config(**sections, queues=queues, agents=build_agents(document.get("agents"), queues),
-                    organisations=build_organisations(document.get("organisations")), path=path)
+                    organisations=build_organisations(document.get("organisations")),
+                    rules=build_rules(document.get("rules"), queues), path=path)
     _check_addresses_unique(config)
     return config
 

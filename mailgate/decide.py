@@ -25,6 +25,7 @@ from mailgate.mail.authresults import dmarc_failed
 from mailgate.mail.replytext import visible_text
 from mailgate.mail.subject import remove_tag, strip_prefixes
 from mailgate.matching import match_ticket
+from mailgate.rules import first_match
 from mailgate.notify import events
 from mailgate.participants import reply_address, sender_of, standing
 
@@ -45,6 +46,7 @@ class _Mail:
     now: datetime
     hits: list[str] = field(default_factory=list)
     unauthenticated: bool = False
+    recipients: tuple[str, ...] = ()              # our addresses it was sent to
 
     @property
     def reply_address(self) -> str:
@@ -59,7 +61,8 @@ def decide(config: Config, inbound: Inbound, parsed: ParsedMail, recipients: lis
                         duplicate_of=candidates.duplicate_of, rule_hits=tuple(hits + ["duplicate"]))
     sender = sender_of(parsed, inbound)
     mail = _Mail(config, parsed, candidates, sender,
-                 autosubmit.signals(parsed, inbound.mail_from, loop_names(config)), now, hits)
+                 autosubmit.signals(parsed, inbound.mail_from, loop_names(config)), now, hits,
+                 recipients=tuple(r.address for r in recipients))
     hits += mail.automatic
     kinds = {r.kind for r in recipients}
     if "bounce" in kinds or "auto:dsn" in mail.automatic or parsed.failed_recipients and mail.automatic:
@@ -244,10 +247,20 @@ def _open(mail: _Mail, queue: str, follow_up: bool = False) -> Decision:
                         events=(events.customer_reply(same.number),), rule_hits=tuple(hits))
     flags = tuple(flag for flag, on in (("auto", bool(mail.automatic)),
                                         ("unauthenticated", mail.unauthenticated)) if on)
+    rule = first_match(config.rules, mail.parsed, mail.recipients)
+    changes, tags, priority = {}, (), config.queue(queue).priority
+    if rule is not None:
+        hits.append(f"rule:{rule.name}")
+        queue, priority = rule.queue or queue, rule.priority or config.queue(rule.queue or queue).priority
+        if rule.category:
+            category, _, subcategory = rule.category.partition("/")
+            changes = {"category": category, "subcategory": subcategory or None}
+        tags = rule.tags
     notices = (events.ticket_received(mail.reply_address),) if _may_answer(mail) else ()
     notices += (events.new_ticket(),)
-    return Decision(NEW_TICKET, queue=queue, new_status="new", priority=config.queue(queue).priority,
-                    flags=flags, events=notices, rule_hits=tuple(hits + [f"queue:{queue}"]))
+    return Decision(NEW_TICKET, queue=queue, new_status="new", priority=priority, flags=flags,
+                    changes=tuple(changes.items()), tags=tags, events=notices,
+                    rule_hits=tuple(hits + [f"queue:{queue}"]))
 
 
 def _refuse(mail: _Mail, reason: str, ticket: TicketRef | None, matched_by: str | None) -> Decision:

@@ -133,11 +133,14 @@ class Recorder:
                                        priority=decision.priority, requester_id=requester,
                                        flags=decision.flags, now=now,
                                        linked_ticket=decision.linked_ticket, language=parsed.language)
-        if decision.requester is not None:
-            tickets.change_ticket(session, number, dict(decision.changes, status=decision.new_status),
-                                  sender, now)
-            if decision.tags:
-                tickets.add_tags(session, number, decision.tags)
+        changes = dict(decision.changes)
+        if decision.requester is not None:                 # an agent's ticket: its status too
+            changes["status"] = decision.new_status
+        if changes:        # by a routing rule, or by the agent's commands
+            by = next((h for h in decision.rule_hits if h.startswith("rule:")), sender)
+            tickets.change_ticket(session, number, changes, by, now)
+        if decision.tags:
+            tickets.add_tags(session, number, decision.tags)
         others = first_mail_participants(self.config, parsed, sender,
                                          lambda a: self.ours.classify(a) is not None)
         tickets.add_participants(session, number, {

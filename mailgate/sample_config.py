@@ -48,6 +48,15 @@ categories = []
 #   queues = ["support"]
 #   role = "agent"            # or "supervisor"
 
+# Routing rules: the first that matches a new mail sets its queue, category,
+# priority and tags (patterns are case-insensitive regular expressions).
+#   [[rules]]
+#   name = "invoices"
+#   match_subject = '\b(invoice|fattura)\b'     # or match_to, match_from,
+#   queue = "support"                          # match_header = "X-Foo: bar"
+#   priority = "high"
+#   tags = ["invoice"]
+
 # Organisations: customers' companies, by mail domain. With share_tickets,
 # colleagues may answer each other's tickets.
 #   [[organisations]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -412,3 +413,48 @@ def test_an_agent_token_of_a_ticket_that_is_gone_opens_nothing(staffed):
     decision = run(staffed, parsed(body="Risposta.\n", sender=GIULIA), gone)
     assert (decision.action, decision.reason) == ("rejected", "off_thread:bad_token")
     assert "token:unknown_ticket" in decision.rule_hits
+
+
+# -- routing rules ------------------------------------------------------------------
+
+RULES = [
+    {"name": "invoices", "match_subject": r"\b(fattura|invoice)\b", "queue": "billing", "priority": "high",
+     "tags": ["invoice"]},
+    {"name": "vip", "match_from": r"@bigcustomer\.example$", "category": "technical", "priority": "high"},
+    {"name": "android", "match_header": "User-Agent: Android", "tags": ["mobile"]},
+]
+
+
+@pytest.fixture
+def routed(tmp_path):
+    return configured(tmp_path, rules=RULES, queues=[
+        {"name": "support", "addresses": ["support@example.com"], "categories": ["technical"]},
+        {"name": "billing", "addresses": ["billing@example.com"]}])
+
+
+def test_the_first_matching_rule_sets_queue_priority_and_tags(routed):
+    decision = run(routed, parsed(subject="Fattura 118 sbagliata"))
+    assert (decision.queue, decision.priority, decision.tags) == ("billing", "high", ("invoice",))
+    assert "rule:invoices" in decision.rule_hits and "queue:billing" in decision.rule_hits
+
+
+def test_rules_look_at_the_sender_and_at_headers(routed):
+    vip = run(routed, parsed(sender="ceo@bigcustomer.example"), mail_from="ceo@bigcustomer.example")
+    assert (vip.queue, dict(vip.changes), vip.priority) == ("support", {"category": "technical",
+                                                                        "subcategory": None}, "high")
+    phone = run(routed, parsed("User-Agent: Mail for Android 12"))
+    assert (phone.tags, phone.priority) == (("mobile",), "medium")
+    plain = run(routed, parsed())
+    assert not any(hit.startswith("rule:") for hit in plain.rule_hits)
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"name": "x", "match_subject": "(unclosed", "queue": "support"}, "rules[0].match_subject: not a regular expression"),
+    ({"name": "x", "match_subject": "a", "queue": "sales"}, "rules[0].queue: no queue named 'sales'"),
+    ({"name": "x", "queue": "support"}, "rules[0]: give at least one of match_to"),
+    ({"name": "x", "match_header": "no colon"}, "rules[0].match_header: expected"),
+    ({"name": "x", "match_to": "a", "category": "nope"}, "rules[0].category: 'nope' is not among"),
+])
+def test_a_bad_rule_is_one_line_naming_it(tmp_path, rule, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        configured(tmp_path, rules=[rule])
