@@ -52,7 +52,7 @@ categories = []
 # priority and tags (patterns are case-insensitive regular expressions).
 #   [[rules]]
 #   name = "invoices"
-#   match_subject = '\b(invoice|fattura)\b'     # or match_to, match_from,
+#   match_subject = '\\b(invoice|fattura)\\b'     # or match_to, match_from,
 #   queue = "support"                          # match_header = "X-Foo: bar"
 #   priority = "high"
 #   tags = ["invoice"]
