@@ -86,7 +86,8 @@ def test_inspect_reports_the_decision_and_writes_nothing(tmp_path, sqlite_url):
     assert (report["from"], report["from_name"], report["to"]) == ("anna@example.it", "Anna Bianchi",
                                                                    ["billing@example.com"])
     assert report["date"] == "2026-11-20T09:30:00+00:00"
-    assert report["decision"] == {"action": "new_ticket", "ticket": None, "reason": None, "matched_by": None}
+    assert report["decision"] == {"action": "new_ticket", "ticket": None, "reason": None, "matched_by": None,
+                                  "status": "new", "changes": {}, "tags": []}
     assert "queue:billing" in report["rule_hits"]
     assert not (tmp_path / "data").exists()
 
