@@ -13,7 +13,7 @@ import threading
 from typing import Callable
 
 from mailgate.app import Ingestor
-from mailgate.config import Config
+from mailgate.config import Config, load_config
 from mailgate.errors import ConfigError, MailgateError
 from mailgate.ingest.batching import GroupCommitter
 from mailgate.ingest.smtp import IngestHandler, start_server
@@ -40,13 +40,15 @@ async def _main(config: Config, ingestor: Ingestor) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload yet"))
-    await run(config, ingestor, stop)
+    reload = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    await run(config, ingestor, stop, reload=reload)
 
 
 async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
-              started: Callable[[], None] | None = None) -> None:
-    """Serve until `stop` is set, then finish the mail in flight."""
+              started: Callable[[], None] | None = None, reload: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set, then finish the mail in flight. Each time
+    `reload` is set (SIGHUP), read the config again."""
     committer = GroupCommitter(ingestor, workers=config.ingest.workers,
                                batch_size=config.ingest.batch_size)
     sender = Sender(config, ingestor.engine, ingestor.templates, ingestor.signer)   # checks the DKIM key
@@ -60,7 +62,11 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
         listeners = await _start_listeners(config, committer)
         if started:
             started()
+        reloading = asyncio.ensure_future(_reload_on(reload, config, committer, sender,
+                                                     [handler for _, handler in listeners])) if reload else None
         await stop.wait()
+        if reloading:
+            reloading.cancel()
         log.info("stopping: no new connections; finishing the mail in flight")
     finally:
         for server, _ in listeners:
@@ -72,6 +78,32 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
         sender_stop.set()
         await loop.run_in_executor(None, sender_thread.join, SHUTDOWN_GRACE)
         log.info("stopped")
+
+
+async def _reload_on(reload: asyncio.Event, config: Config, committer: GroupCommitter, sender: Sender,
+                     handlers: list[IngestHandler]) -> None:
+    """SIGHUP: agents, queues, rules, templates and every other setting that
+    needs no new socket or database take effect for the next mail. A config
+    that does not load is logged and the running one kept."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await reload.wait()
+        reload.clear()
+        try:
+            fresh = await loop.run_in_executor(None, load_config, config.path)
+            ingestor = await loop.run_in_executor(None, Ingestor, fresh, committer.ingestor.engine)
+            sender.reconfigure(fresh, ingestor.templates, ingestor.signer)
+        except MailgateError as exc:
+            log.error("SIGHUP: config not reloaded, the running one stays: %s", exc)
+            continue
+        committer.ingestor = ingestor
+        for handler in handlers:
+            handler.ours = ingestor.ours
+        for what in ("smtp", "lmtp", "database", "data"):
+            if getattr(fresh, what) != getattr(config, what):
+                log.warning("SIGHUP: the [%s] section changed; that takes a restart", what)
+        log.info("SIGHUP: config reloaded (%d queues, %d agents, %d rules)", len(fresh.queues),
+                 len(fresh.agents), len(fresh.rules))
 
 
 async def _finish_in_flight(committer: GroupCommitter, handlers: list[IngestHandler]) -> None:

@@ -135,6 +135,12 @@ class Sender:
         self.intervals = parse_intervals(config.outbound.retry_intervals)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
+    def reconfigure(self, config: Config, templates: Templates, signer: Signer) -> None:
+        """A reloaded config (SIGHUP), from the next pass on."""
+        renderer = Renderer(config, templates)          # checks the DKIM key first
+        self.config, self.signer, self.renderer = config, signer, renderer
+        self.intervals = parse_intervals(config.outbound.retry_intervals)
+
     # -- the loop of `mailgate serve` -----------------------------------------
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:

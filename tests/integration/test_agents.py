@@ -5,8 +5,11 @@ commands at the top change the ticket; a bad one changes nothing."""
 
 from __future__ import annotations
 
+import signal
+import time
 from email.utils import parseaddr
 
+from tests.conftest import write_config
 from tests.support.mail import client_reply, message
 
 GIULIA, MARCO = "giulia@example.com", "marco@example.com"      # Marco works the billing queue only
@@ -168,3 +171,28 @@ def test_admin_assigns_by_hand_and_lists_by_assignee_with_history(helpdesk):
     agents = helpdesk.cli.json_lines("agents", "list", "--json")
     assert [(a["address"], a["queues"]) for a in agents] == [
         (GIULIA, ["support", "billing", "sales"]), (MARCO, ["billing"])]
+
+
+def test_sighup_reloads_agents_and_a_bad_config_keeps_the_running_one(helpdesk, helpdesk_document):
+    path = helpdesk.cli.config_path
+    helpdesk_document["agents"].append({"name": "Sara Neri", "address": "sara@example.com", "queues": ["sales"]})
+    write_config(path, helpdesk_document)
+    helpdesk.server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP: config reloaded (3 queues, 3 agents" in helpdesk.server.log())
+    helpdesk.send(message(to="sales@example.com", subject="Preventivo"))
+    helpdesk.drain_outbox()
+    assert len(helpdesk.sink.messages("sara@example.com")) == 1
+
+    path.write_text(path.read_text() + "\n[nonsense]\n")
+    helpdesk.server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config not reloaded, the running one stays: nonsense: unknown section" in helpdesk.server.log())
+    helpdesk.send(message(to="sales@example.com", subject="Preventivo 2", body="Un altro preventivo, grazie.\n"))
+    helpdesk.drain_outbox()
+    assert len(helpdesk.sink.messages("sara@example.com")) == 2
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
