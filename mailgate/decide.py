@@ -144,7 +144,8 @@ def _agent_answer(mail: _Mail, ticket: TicketRef) -> Decision:
         return _refuse(mail, "off_thread:closed", ticket, "token")     # #open first
     relay = bool(commands.text) and not commands.note
     status = commands.status or ("pending" if relay else None)
-    notices = tuple(events.agent_reply(address, ticket.number, mail.sender, commands.text)
+    files = _attachments(mail)
+    notices = tuple(events.agent_reply(address, ticket.number, mail.sender, commands.text, files)
                     for address in _customers(mail.config, ticket)) if relay else ()
     if commands.status == "solved" and ticket.requester and ticket.status != "solved":
         notices += (events.ticket_solved(ticket.requester, ticket.number, ticket.requester_contact),)
@@ -176,7 +177,7 @@ def _agent_opens(mail: _Mail, queue: str) -> Decision | None:
         notice = events.command_error(mail.sender, None, "; ".join(commands.errors), COMMANDS)
         return Decision(REJECTED, reason="agent:command_error", events=(notice,), rule_hits=tuple(mail.hits))
     mail.hits.append("agent:opens_for_requester")
-    notices = (events.agent_reply(commands.requester, None, mail.sender, commands.text),) \
+    notices = (events.agent_reply(commands.requester, None, mail.sender, commands.text, _attachments(mail)),) \
         if commands.text and not commands.note else ()
     changes = {key: value for key, value in commands.changes.items() if key not in ("status", "queue")}
     target = commands.queue or queue
@@ -199,6 +200,13 @@ def _commands(mail: _Mail, queue: str):
     else:
         commands.text = mail.parsed.visible_text or ""
     return commands
+
+
+def _attachments(mail: _Mail) -> tuple[dict, ...]:
+    """The files of an agent's answer that go with it: not inline images
+    (a signature's logo), and only those kept in the file store."""
+    return tuple({"filename": a.filename, "content_type": a.content_type, "sha256": a.sha256}
+                 for a in mail.parsed.attachments if a.stored and not a.inline)
 
 
 def _customers(config: Config, ticket: TicketRef) -> list[str]:

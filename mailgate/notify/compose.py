@@ -18,6 +18,8 @@ from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email import encoders
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
@@ -59,19 +61,32 @@ def needs_smtputf8(*addresses: str | None) -> bool:
     return any(a and not a.isascii() for a in addresses)
 
 
-def compose(rendered: Rendered, headers: Headers) -> bytes:
+def compose(rendered: Rendered, headers: Headers,
+            attachments: list[tuple[str, str, bytes]] = ()) -> bytes:
+    """The mail; `attachments` are (file name, content type, bytes)."""
     fields = _fields(rendered, headers)
     if needs_smtputf8(headers.from_addr, headers.to_addr, headers.reply_to):
-        return _as_utf8(fields, rendered)
-    message = MIMEMultipart("alternative")
+        return _as_utf8(fields, rendered, attachments)
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
+    body.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    message = body
+    if attachments:
+        message = MIMEMultipart("mixed")
+        message.attach(body)
+        for filename, content_type, payload in attachments:
+            maintype, _, subtype = (content_type if "/" in content_type else "application/octet-stream").partition("/")
+            part = MIMEBase(maintype, subtype)
+            part.set_payload(payload)
+            encoders.encode_base64(part)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", one_line(filename)))
+            message.attach(part)
     for name, value in fields:
         message[name] = _address(*value) if isinstance(value, tuple) else _text(value)
-    message.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
-    message.attach(MIMEText(rendered.html, "html", _UTF8_QP))
     return message.as_bytes(policy=_POLICY)
 
 
-def _as_utf8(fields: list, rendered: Rendered) -> bytes:
+def _as_utf8(fields: list, rendered: Rendered, attachments) -> bytes:
     """An internationalised mail (RFC 6532) for an address that is not ASCII:
     headers in UTF-8 as they are, sent with SMTPUTF8."""
     message = EmailMessage(policy=email.policy.SMTPUTF8)
@@ -82,6 +97,9 @@ def _as_utf8(fields: list, rendered: Rendered) -> bytes:
         message[name] = value
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    for filename, content_type, payload in attachments:
+        maintype, _, subtype = (content_type if "/" in content_type else "application/octet-stream").partition("/")
+        message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=one_line(filename))
     language = next((v for n, v in fields if n == "Content-Language"), None)
     if language:                      # set_content dropped it with the other Content-* fields
         del message["Content-Language"]

@@ -112,7 +112,8 @@ class Notifier:
         context = {"vars": dict(notice.context), "mail": {
             "to_name": notice.to.name, "from_name": notice.from_name, "from_addr": notice.from_addr,
             "auto_submitted": notice.auto_submitted, "in_reply_to": notice.in_reply_to,
-            "references": list(notice.references), "zone": notice.zone}}
+            "references": list(notice.references), "zone": notice.zone,
+            "attachments": [dict(a) for a in notice.attachments]}}
         ticket = notice.context.get("ticket") or {}
 
         def sign(entry: int) -> tuple[str, str | None]:

@@ -61,10 +61,14 @@ def command_error(agent: str, ticket: int | None, error: str, commands: tuple[st
 
 # -- to customers, from agents' actions and the scheduler ------------------------
 
-def agent_reply(recipient: str, ticket: int | None, agent: str, text: str) -> Event:
-    """An agent's public answer, relayed (the agent's address names them)."""
-    return Event("agent_reply", "customer", recipient, ticket, automatic=False,
-                 data={"agent": agent, "text": text})
+def agent_reply(recipient: str, ticket: int | None, agent: str, text: str,
+                attachments: tuple[dict, ...] = ()) -> Event:
+    """An agent's public answer, relayed (the agent's address names them),
+    with the files the agent attached ({"filename", "content_type", "sha256"})."""
+    data = {"agent": agent, "text": text}
+    if attachments:
+        data["attachments"] = list(attachments)
+    return Event("agent_reply", "customer", recipient, ticket, automatic=False, data=data)
 
 
 def ticket_solved(recipient: str, ticket: int, contact: int | None) -> Event:

@@ -65,6 +65,7 @@ class Notice:
     in_reply_to: str | None
     references: tuple[str, ...]
     context: Mapping[str, Any] = field(default_factory=dict)
+    attachments: tuple[Mapping[str, str], ...] = ()     # {"filename", "content_type", "sha256"}
 
 
 def customer_language(config: Config, person: Person, ticket: TicketFacts | None,
@@ -126,7 +127,8 @@ def plan(config: Config, event: Event, ticket: TicketFacts | None, recipients: l
             zone=zone, from_name=from_name, from_addr=from_addr,
             reply_role=role if kind.sender != "noreply" else None,
             auto_submitted=kind.auto_submitted, in_reply_to=in_reply_to,
-            references=ticket.thread if ticket else (), context=context))
+            references=ticket.thread if ticket else (), context=context,
+            attachments=tuple(event.data.get("attachments", ()))))
     return notices
 
 

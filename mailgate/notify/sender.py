@@ -32,6 +32,7 @@ from mailgate.notify.compose import Headers, compose, dkim_sign, needs_smtputf8
 from mailgate.notify.render import Templates
 from storage import outbox
 from storage.db import reading, transaction
+from storage.rawstore import FileStore
 
 log = logging.getLogger("mailgate.outbox")
 LEASE = timedelta(minutes=15)     # at least; a claimed entry comes back after this if its sender died
@@ -73,6 +74,7 @@ class Renderer:
         self.config = config
         self.templates = templates
         self.dkim_key = dkim_key(config)
+        self.files = FileStore(config.data_dir / "attachments")
 
     def render(self, entry: outbox.Claimed | object, now: datetime) -> tuple[bytes, str]:
         mail = entry.context["mail"]
@@ -86,7 +88,9 @@ class Renderer:
             from_addr=mail["from_addr"], from_name=mail["from_name"], to_addr=entry.to_addr,
             to_name=mail["to_name"], message_id=entry.message_id, date=now, reply_to=entry.reply_to,
             in_reply_to=mail["in_reply_to"], references=tuple(mail["references"]),
-            auto_submitted=mail["auto_submitted"], language=entry.language))
+            auto_submitted=mail["auto_submitted"], language=entry.language),
+            attachments=[(a["filename"], a["content_type"], self.files.get(a["sha256"]))
+                         for a in mail.get("attachments", ())])
         if self.dkim_key:
             domain = self.config.outbound.dkim_domain or self.config.site.domain
             raw = dkim_sign(raw, self.config.outbound.dkim_selector, domain, self.dkim_key)

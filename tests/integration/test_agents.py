@@ -196,3 +196,18 @@ def wait_for(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_files_the_agent_attaches_reach_the_customer(helpdesk):
+    number, _ = open_ticket(helpdesk)
+    notice = notification(helpdesk, GIULIA)
+    reply = client_reply(notice, GIULIA, "Gentile Mario,\nin allegato la fattura corretta.")
+    invoice = b"%PDF-1.4\n% fattura 118 corretta\n" + bytes(range(256)) * 8
+    reply.add_attachment(invoice, maintype="application", subtype="pdf", filename="fattura 118 (corretta).pdf")
+    helpdesk.send(reply, rcpt=notice["Reply-To"])
+    helpdesk.drain_outbox()
+    [answer] = [m for m in helpdesk.sink.messages(MARIO) if m["Auto-Submitted"] is None]
+    [attached] = list(answer.iter_attachments())
+    assert (attached.get_filename(), attached.get_content_type()) == ("fattura 118 (corretta).pdf", "application/pdf")
+    assert attached.get_content() == invoice
+    assert "in allegato la fattura corretta" in answer.get_body(("plain",)).get_content()
