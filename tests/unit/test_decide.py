@@ -458,3 +458,9 @@ def test_rules_look_at_the_sender_and_at_headers(routed):
 def test_a_bad_rule_is_one_line_naming_it(tmp_path, rule, message):
     with pytest.raises(Exception, match=re.escape(message)):
         configured(tmp_path, rules=[rule])
+
+
+def test_addresses_an_agent_puts_in_cc_take_part_but_not_our_own(staffed):
+    decision = run(staffed, parsed("Cc: Anna <anna@partner.example>, support@example.com", body="Ecco.\n",
+                                   sender=GIULIA), agent_token())
+    assert decision.participants == ("anna@partner.example",)
