@@ -30,6 +30,9 @@ class QueueConfig:
     closed_policy: str = "reject"      # what a reply to a closed ticket does (SPEC §4.2)
     timezone: str = ""                 # of its team; empty: notify.timezone
     categories: tuple[str, ...] = ()   # "category" or "category/subcategory"
+    hours: str = "24/7"                # business hours, e.g. "Mon-Fri 10:00-19:00"
+    holidays: str = ""                 # country code whose national holidays are closed days
+    closed_dates: tuple[str, ...] = () # extra closed days, YYYY-MM-DD
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,14 @@ def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
         raise ConfigError(f"{where}.priority: expected one of {', '.join(PRIORITIES)}")
     if queue.closed_policy not in CLOSED_POLICIES:
         raise ConfigError(f"{where}.closed_policy: expected one of {', '.join(CLOSED_POLICIES)}")
+    from scheduler.business_time import CalendarError, calendar
+    try:
+        calendar(queue.timezone or "UTC", queue.hours, queue.holidays, queue.closed_dates)
+    except CalendarError as exc:
+        raise ConfigError(f"{where}.hours: {exc}") from None
     return QueueConfig(queue.name, tuple(a.lower() for a in queue.addresses), queue.language,
-                       queue.priority, queue.closed_policy, queue.timezone, queue.categories)
+                       queue.priority, queue.closed_policy, queue.timezone, queue.categories,
+                       queue.hours, queue.holidays.upper(), queue.closed_dates)
 
 
 def _tables(section: str, raw: Any, cls: type, check) -> list:

@@ -30,6 +30,9 @@ QUEUES = """\
 #              link back), "reopen", or "new_ticket" (linked to the closed one)
 #   timezone   the team's time zone, e.g. "Europe/Rome" (empty: notify.timezone)
 #   categories what `#category` may set, e.g. ["billing/invoices", "technical"]
+#   hours      business hours, e.g. "Mon-Fri 10:00-19:00" (in `timezone`), or "24/7"
+#   holidays   country code whose national holidays are closed days, e.g. "IT", "RU"
+#   closed_dates  extra closed days, e.g. ["2026-12-24"]
 [[queues]]
 name = "support"
 addresses = ["support@{domain}"]
@@ -38,6 +41,9 @@ priority = "medium"
 closed_policy = "reject"
 timezone = ""
 categories = []
+hours = "24/7"
+holidays = ""
+closed_dates = []
 
 # Agents: who answers tickets, from their own mail client (see README,
 # "Agents by mail"). Their addresses take part in every ticket of their

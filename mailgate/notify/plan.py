@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from mailgate.config import Config
 from mailgate.domain import Event
 from mailgate.notify.kinds import KINDS
-from scheduler.sla import first_response_due
+from scheduler.sla import first_response_due, first_response_target
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,8 @@ def _context(config: Config, event: Event, ticket: TicketFacts | None, person: P
     }
     if event.kind == "ticket_received" and ticket is not None:
         due = first_response_due(config, ticket.queue, ticket.priority, now)
-        values["due"], values["response_time"] = due.isoformat(), int((due - now).total_seconds())
+        target = first_response_target(config, ticket.priority)      # business time
+        values["due"], values["response_time"] = due.isoformat(), int(target.total_seconds())
     else:
         values["due"] = data.get("due", "")
     context.update({name: values[name] for name in kind.variables})

@@ -252,3 +252,15 @@ def test_a_name_with_commas_and_brackets_stays_one_address_and_lines_stay_short(
     assert len(mail["To"].addresses) == 1 and "evil@attacker.example" not in {
         a.addr_spec for a in mail["To"].addresses}
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_the_expected_answer_counts_the_queues_business_hours(tmp_path):
+    config = build_config(config_document(tmp_path / "data", queues=[
+        {"name": "support", "addresses": ["support@example.com"], "timezone": "Europe/Moscow",
+         "hours": "Mon-Fri 10:00-19:00", "holidays": "RU"}]))
+    friday_evening = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)                   # 20:00 in Moscow
+    [notice] = plan(config, Event("ticket_received", "customer", "mario@x.org", 7),
+                    TicketFacts(7, "Счёт", "new", "high", "support"), [Person("mario@x.org", contact=1)],
+                    MailFacts(), friday_evening, lambda language: language)
+    assert notice.context["due"] == "2026-11-23T08:00:00+00:00"                             # Monday 11:00
+    assert notice.context["response_time"] == 3600                                           # one business hour
