@@ -95,6 +95,15 @@ def test_environment_overrides_every_section_with_typed_values():
     (minimal(conversation={"same_topic_similarity": 101}), {}, "conversation.same_topic_similarity: must be a percentage"),
     (minimal(site={"previous_key_until": "2026-02-30"}), {}, "site.previous_key_until: expected a date YYYY-MM-DD"),
     (minimal(site={"previous_secret_key": "short"}), {}, "site.previous_secret_key: must be set to at least 32"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "hours": "weekdays"}]), {},
+     'queues[0].hours: expected "Mon-Fri 09:00-18:00" or "24/7"'),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "holidays": "ZZ"}]), {},
+     "queues[0].hours: no national holidays known for country code 'ZZ'"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "timezone": "Mars/Olympus"}]), {},
+     "queues[0].timezone: not a time zone name"),
+    (minimal(notify={"default_language": "english"}), {}, "notify.default_language: expected a language code"),
+    (minimal(outbound={"retry_intervals": "soon"}), {}, "outbound.retry_intervals: expected durations"),
+    (minimal(rules=[{"name": "r", "match_subject": "("}]), {}, "rules[0].match_subject: not a regular expression"),
 ])
 def test_bad_config_is_one_line_naming_the_key(document, environ, expected):
     assert error_of(document, environ).startswith(expected)
