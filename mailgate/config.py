@@ -292,6 +292,23 @@ class ConversationConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    sweep_seconds: int = field(default=60, metadata=_doc(
+        "How often `mailgate serve` runs the scheduled sweeps (inactivity closure).",
+        _check_positive))
+    close_after_days: int = field(default=2, metadata=_doc(
+        "Days without an answer after which a ticket waiting on its customer (or "
+        "solved) is closed.", _check_positive))
+    remind_after_days: int = field(default=1, metadata=_doc(
+        "Days after which a ticket waiting on its customer gets one reminder "
+        "(not less than close_after_days: no reminder)."))
+    business_days: bool = field(default=False, metadata=_doc(
+        "Count those days in the queue's business calendar instead of calendar days."))
+    batch_size: int = field(default=500, metadata=_doc(
+        "Most tickets one sweep handles in one transaction.", _check_positive))
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = field(default="info", metadata=_doc(
         "Log level: debug, info, warning or error.", _check_level))
@@ -309,6 +326,7 @@ SECTIONS: dict[str, type] = {
     "outbound": OutboundConfig,
     "notify": NotifyConfig,
     "sla": SlaConfig,
+    "scheduler": SchedulerConfig,
     "log": LogConfig,
 }
 
@@ -326,6 +344,7 @@ class Config:
     outbound: OutboundConfig
     notify: NotifyConfig
     sla: SlaConfig
+    scheduler: SchedulerConfig
     log: LogConfig
     queues: tuple[QueueConfig, ...]
     agents: tuple[AgentConfig, ...] = ()

@@ -1,7 +1,7 @@
 """`mailgate serve`: the long-running process. It upgrades the database, then
-runs the SMTP and LMTP listeners on one event loop and the outbox sender in
-a thread of its own until SIGTERM or SIGINT, and finishes the mail in
-flight before it exits."""
+runs the SMTP and LMTP listeners on one event loop, the outbox sender in a
+thread of its own and the scheduled sweeps under APScheduler, until SIGTERM
+or SIGINT, and finishes the mail in flight before it exits."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ import logging
 import signal
 import ssl
 import threading
+from datetime import datetime, timezone
 from typing import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailgate.app import Ingestor
 from mailgate.config import Config, load_config
-from mailgate.errors import ConfigError, MailgateError
+from mailgate.errors import ConfigError, MailgateError, StorageUnavailable
 from mailgate.ingest.batching import GroupCommitter
 from mailgate.ingest.smtp import IngestHandler, start_server
 from mailgate.mail.addresses import OurAddresses
 from mailgate.notify.sender import Sender
+from scheduler.jobs import sweep_inactivity
 from storage.db import make_engine, upgrade
 
 log = logging.getLogger("mailgate.serve")
@@ -56,6 +60,7 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     sender_stop = threading.Event()
     sender_thread = threading.Thread(target=sender.run, args=(sender_stop,), name="outbox", daemon=True)
     sender_thread.start()
+    sweeps = _start_sweeps(config, committer)
     listeners: list[tuple[asyncio.AbstractServer, IngestHandler]] = []
     loop = asyncio.get_running_loop()
     try:
@@ -71,6 +76,7 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     finally:
         for server, _ in listeners:
             server.close()
+        await loop.run_in_executor(None, lambda: sweeps.shutdown(wait=True))
         await _finish_in_flight(committer, [handler for _, handler in listeners])
         await loop.run_in_executor(None, committer.close)
         # The mail being handed to the relay now is finished; the rest waits
@@ -78,6 +84,26 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
         sender_stop.set()
         await loop.run_in_executor(None, sender_thread.join, SHUTDOWN_GRACE)
         log.info("stopped")
+
+
+def _start_sweeps(config: Config, committer: GroupCommitter) -> BackgroundScheduler:
+    """APScheduler runs the sweeps every scheduler.sweep_seconds, one at a
+    time, with the config in force (a SIGHUP reload included)."""
+    sweeps = BackgroundScheduler(timezone="UTC")
+    sweeps.add_job(_sweep, "interval", args=(committer,), seconds=config.scheduler.sweep_seconds,
+                   max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+    sweeps.start()
+    return sweeps
+
+
+def _sweep(committer: GroupCommitter) -> None:
+    ingestor = committer.ingestor
+    try:
+        sweep_inactivity(ingestor.config, ingestor.engine, ingestor.notifier, datetime.now(timezone.utc))
+    except StorageUnavailable as exc:
+        log.warning("scheduler: %s; the sweep runs again later", exc)
+    except Exception:             # noqa: BLE001 - the next sweep must still run
+        log.exception("scheduler: the inactivity sweep failed")
 
 
 async def _reload_on(reload: asyncio.Event, config: Config, committer: GroupCommitter, sender: Sender,

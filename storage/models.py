@@ -76,6 +76,10 @@ class Ticket(Base):
     first_response_due: so.Mapped[datetime | None]
     next_response_due: so.Mapped[datetime | None]
     rating: so.Mapped[int | None]
+    # Since when the ticket waits on the customer (pending) or for closing
+    # (solved), and when the inactivity reminder went (SPEC §7.3).
+    waiting_since: so.Mapped[datetime | None]
+    reminded_at: so.Mapped[datetime | None]
     linked_ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
 
     requester: so.Mapped[Contact | None] = so.relationship(lazy="joined")
@@ -85,7 +89,7 @@ class Ticket(Base):
     __table_args__ = tuple(
         sa.Index(f"ix_tickets_{column}", column, sqlite_where=sa.text(f"{column} IS NOT NULL"),
                  postgresql_where=sa.text(f"{column} IS NOT NULL"))
-        for column in ("assignee", "first_response_due", "next_response_due"))
+        for column in ("assignee", "first_response_due", "next_response_due", "waiting_since"))
 
 
 class Message(Base):

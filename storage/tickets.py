@@ -57,7 +57,9 @@ _ADD_MESSAGE = _messages.insert().returning(_messages.c.id)
 _ADD_ATTACHMENT = _attachments.insert()
 _TOUCH = _tickets.update().where(_tickets.c.id == sa.bindparam("number")).values(
     updated_at=sa.bindparam("updated_at"))
-_SET_STATUS = _TOUCH.values(status=sa.bindparam("status"), closed_at=sa.bindparam("closed_at"))
+_SET_STATUS = _TOUCH.values(status=sa.bindparam("status"), closed_at=sa.bindparam("closed_at"),
+                            waiting_since=sa.bindparam("waiting_since"), reminded_at=None)
+WAITING = ("pending", "solved")      # statuses whose inactivity closes the ticket (SPEC §7.3)
 
 
 def find_duplicate(session: so.Session, dedup_key: str) -> tuple[int, int | None] | None:
@@ -156,16 +158,10 @@ def create_ticket(session: so.Session, *, subject: str, queue: str, priority: st
 def touch_ticket(session: so.Session, number: int, now: datetime, status: str | None = None) -> None:
     if status:
         session.connection().execute(_SET_STATUS, {"number": number, "updated_at": now, "status": status,
-                                                   "closed_at": now if status == "closed" else None})
+                                                   "closed_at": now if status == "closed" else None,
+                                                   "waiting_since": now if status in WAITING else None})
     else:
         session.connection().execute(_TOUCH, {"number": number, "updated_at": now})
-
-
-def update_ticket(session: so.Session, number: int, now: datetime, **values) -> None:
-    """Set status, priority or queue by hand (`mailgate tickets set`)."""
-    if "status" in values:
-        values["closed_at"] = now if values["status"] == "closed" else None
-    session.execute(sa.update(Ticket).where(Ticket.id == number).values(updated_at=now, **values))
 
 
 def add_message(session: so.Session, **values) -> int:
@@ -274,5 +270,24 @@ def change_ticket(session: so.Session, number: int, changes: dict, by: str, now:
         values = {field: new for field, (_, new) in done.items()}
         if "status" in values:
             values["closed_at"] = now if values["status"] == "closed" else None
+            values["waiting_since"] = now if values["status"] in WAITING else None
+            values["reminded_at"] = None
         session.execute(sa.update(Ticket).where(Ticket.id == number).values(updated_at=now, **values))
     return done
+
+
+def waiting_tickets(session: so.Session, before: datetime, limit: int) -> list:
+    """Tickets waiting on their customer (or solved) since before `before`,
+    oldest first, through the partial index; on PostgreSQL rows another
+    process is handling are skipped, and these stay locked until commit."""
+    query = (sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _tickets.c.waiting_since,
+                       _tickets.c.reminded_at, _tickets.c.requester_id)
+             .where(_tickets.c.waiting_since <= before, _tickets.c.status.in_(WAITING))
+             .order_by(_tickets.c.waiting_since).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.connection().execute(query).all()
+
+
+def mark_reminded(session: so.Session, number: int, now: datetime) -> None:
+    session.connection().execute(_tickets.update().where(_tickets.c.id == number).values(reminded_at=now))

@@ -98,6 +98,7 @@ def setup_logging(level: str) -> None:
     # mail-parser warns about every MIME subtype it does not render ("mixed", "report").
     logging.getLogger("mailparser").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 
 def echo_json(value) -> None:
@@ -126,4 +127,4 @@ def main() -> None:
 
 
 # Commands live in their own modules and attach themselves to `cli`.
-from mailgate.cli import admin, mail, notify, quarantine, tickets  # noqa: E402,F401
+from mailgate.cli import admin, mail, notify, quarantine, schedule, tickets  # noqa: E402,F401
