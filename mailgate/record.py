@@ -58,7 +58,7 @@ class Recorder:
         a ticket belongs to the ticket the mail opened, and its link to the requester."""
         parsed = prepared.parsed
         message_id = parsed.message_id if parsed else None
-        facts = mail_facts(parsed, sender_of(parsed, prepared.inbound)) if parsed else None
+        facts = mail_facts(parsed, sender_of(parsed, prepared.inbound)) if parsed and decision.events else None
         for event in decision.events:
             ticket, contact = event.ticket, event.link_contact
             if ticket is None and decision.action == NEW_TICKET:

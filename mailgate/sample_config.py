@@ -7,7 +7,7 @@ import dataclasses
 import json
 import textwrap
 
-from mailgate.config import SECTIONS
+from mailgate.sections import SECTIONS
 
 HEADER = """\
 # mailgate configuration.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from mailgate.domain import AttachmentPart, RecentTicket, TicketRef
+from storage import events
 from storage.models import Attachment, Contact, Message, Participant, Ticket
 
 _tickets = Ticket.__table__
@@ -256,7 +257,6 @@ def add_tags(session: so.Session, number: int, tags: Iterable[str]) -> None:
 def change_ticket(session: so.Session, number: int, changes: dict, by: str, now: datetime) -> dict:
     """Set fields of a ticket and record each change in its history (status,
     priority, queue, assignee, category, subcategory); returns {field: (old, new)}."""
-    from storage import events
     ticket = session.get(Ticket, number)
     if ticket is None:
         return {}

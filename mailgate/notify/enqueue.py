@@ -86,9 +86,12 @@ class Notifier:
                 addresses.append(ticket.assignee)
         people = []
         for address in dict.fromkeys(addresses):
-            agent = next((a for a in self.config.agents if a.address == address), None)
-            tickets.contact_id(session, address, agent.name if agent else "", now)
-            people.append(self._person(session, address))     # with their language and zone
+            person = self._person(session, address)          # with their language and zone
+            if person.contact is None:                       # first notice: the token needs a contact
+                agent = next((a for a in self.config.agents if a.address == address), None)
+                person = replace(person, name=agent.name if agent else "",
+                                 contact=tickets.contact_id(session, address, agent.name if agent else "", now))
+            people.append(person)
         return people
 
     def _agent(self, session: so.Session, address: str) -> Person:

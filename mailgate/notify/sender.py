@@ -25,7 +25,8 @@ from typing import Callable, Iterator, Sequence
 import jinja2
 import sqlalchemy as sa
 
-from mailgate.config import Config, parse_intervals
+from mailgate.config import Config
+from mailgate.sections import parse_intervals
 from mailgate.errors import ConfigError, StorageUnavailable
 from mailgate.mail.tokens import Signer
 from mailgate.notify.compose import Headers, compose, dkim_sign, needs_smtputf8
