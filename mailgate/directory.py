@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from typing import Any
@@ -33,6 +33,10 @@ class QueueConfig:
     hours: str = "24/7"                # business hours, e.g. "Mon-Fri 10:00-19:00"
     holidays: str = ""                 # country code whose national holidays are closed days
     closed_dates: tuple[str, ...] = () # extra closed days, YYYY-MM-DD
+    # Response targets by priority, overriding [sla]: (("high", "30m"), ...)
+    first_response: tuple[tuple[str, str], ...] = ()
+    next_response: tuple[tuple[str, str], ...] = ()
+    escalation: tuple[str, ...] = ()   # who hears of a breached target (SPEC §7.2)
 
 
 @dataclass(frozen=True)
@@ -126,13 +130,24 @@ def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
     if queue.closed_policy not in CLOSED_POLICIES:
         raise ConfigError(f"{where}.closed_policy: expected one of {', '.join(CLOSED_POLICIES)}")
     from scheduler.business_time import CalendarError, calendar
+    from scheduler.sla import parse_target
     try:
         calendar(queue.timezone or "UTC", queue.hours, queue.holidays, queue.closed_dates)
     except CalendarError as exc:
         raise ConfigError(f"{where}.hours: {exc}") from None
-    return QueueConfig(queue.name, tuple(a.lower() for a in queue.addresses), queue.language,
-                       queue.priority, queue.closed_policy, queue.timezone, queue.categories,
-                       queue.hours, queue.holidays.upper(), queue.closed_dates)
+    for key in ("first_response", "next_response"):
+        for priority, text in getattr(queue, key):
+            if priority not in PRIORITIES:
+                raise ConfigError(f"{where}.{key}.{priority}: expected one of {', '.join(PRIORITIES)}")
+            try:
+                parse_target(text)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{key}.{priority}: {exc}") from None
+    for address in queue.escalation:
+        if not is_address(address):
+            raise ConfigError(f"{where}.escalation: not a mail address: {address!r}")
+    return replace(queue, addresses=tuple(a.lower() for a in queue.addresses), holidays=queue.holidays.upper(),
+                   escalation=tuple(a.lower() for a in queue.escalation))
 
 
 def _tables(section: str, raw: Any, cls: type, check) -> list:
@@ -162,6 +177,10 @@ def _tables(section: str, raw: Any, cls: type, check) -> list:
 
 
 def _typed(where: str, value: Any, type_name: str) -> Any:
+    if type_name == "tuple[tuple[str, str], ...]":         # an inline table of strings
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where}: expected a table such as {{ high = \"30m\", low = \"1d\" }}")
+        return tuple(value.items())
     if type_name == "tuple[str, ...]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")

@@ -18,6 +18,8 @@ from mailgate.mail.subject import remove_tag, strip_prefixes
 from mailgate.mail.tokens import Signer
 from mailgate.notify.enqueue import Notifier, mail_facts
 from mailgate.participants import first_mail_participants, sender_of
+from scheduler import clock
+from scheduler.sla import CREATED, CUSTOMER, RESPONSE
 from storage import outbox, quarantine, tickets
 
 
@@ -35,6 +37,8 @@ class Recorder:
         if decision.action in (NEW_TICKET, COMMENT, DUPLICATE) or (
                 decision.action == BOUNCE and decision.ticket is not None):
             number, author = self._store_message(session, prepared, decision, now)
+            if decision.action in (NEW_TICKET, COMMENT) and decision.visibility != "automatic":
+                clock.update(session, self.config, number, now, _answer(decision))
             if inbound.quarantine_id:
                 quarantine.release(session, inbound.quarantine_id, ticket_id=number, now=now)
             held = None
@@ -166,6 +170,14 @@ class Recorder:
             from_address=parsed.from_addr if parsed else None,
             subject=parsed.subject if parsed else "", action=decision.action,
             reason=decision.reason, detail=prepared.detail, ticket_id=decision.ticket)
+
+
+def _answer(decision: Decision) -> str | None:
+    """What the mail is to the ticket's response clock: an agent's public
+    answer, a customer's mail (the first or a later one), or neither."""
+    if "participant:agent" in decision.rule_hits:
+        return RESPONSE if any(event.kind == "agent_reply" for event in decision.events) else None
+    return CREATED if decision.action == NEW_TICKET else CUSTOMER
 
 
 def _offset_minutes(date: datetime | None) -> int | None:

@@ -241,14 +241,35 @@ class NotifyConfig:
         "queue sets none and the customer's is unknown.", _check_timezone))
 
 
+def _check_target(value: str) -> str | None:
+    from scheduler.sla import parse_target
+    try:
+        parse_target(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class SlaConfig:
-    first_response_high: int = field(default=1, metadata=_doc(
-        "Hours to a first answer for a high-priority ticket.", _check_positive))
-    first_response_medium: int = field(default=4, metadata=_doc(
-        "Hours to a first answer for a medium-priority ticket.", _check_positive))
-    first_response_low: int = field(default=24, metadata=_doc(
-        "Hours to a first answer for a low-priority ticket.", _check_positive))
+    first_response_high: str = field(default="1h", metadata=_doc(
+        "Business time to a first answer for a high-priority ticket: \"30m\", \"4h\", "
+        "\"1d\" (one working day of the queue's calendar), \"1d 4h\". A queue's "
+        "first_response table overrides these.", _check_target))
+    first_response_medium: str = field(default="4h", metadata=_doc(
+        "Business time to a first answer for a medium-priority ticket.", _check_target))
+    first_response_low: str = field(default="1d", metadata=_doc(
+        "Business time to a first answer for a low-priority ticket.", _check_target))
+    next_response_high: str = field(default="1h", metadata=_doc(
+        "Business time to the answer of a customer's later mail, high priority. A "
+        "queue's next_response table overrides these.", _check_target))
+    next_response_medium: str = field(default="4h", metadata=_doc(
+        "Business time to the answer of a customer's later mail, medium priority.", _check_target))
+    next_response_low: str = field(default="1d", metadata=_doc(
+        "Business time to the answer of a customer's later mail, low priority.", _check_target))
+    warning_percent: int = field(default=80, metadata=_doc(
+        "Share of the response time after which the assignee (or the queue's "
+        "agents) get sla_warning.", _check_percent))
 
 
 @dataclass(frozen=True)
@@ -278,7 +299,8 @@ class ConversationConfig:
 @dataclass(frozen=True)
 class SchedulerConfig:
     sweep_seconds: int = field(default=60, metadata=_doc(
-        "How often `mailgate serve` runs the scheduled sweeps (inactivity closure).",
+        "How often `mailgate serve` runs the scheduled sweeps (response targets, "
+        "inactivity closure).",
         _check_positive))
     close_after_days: int = field(default=2, metadata=_doc(
         "Days without an answer after which a ticket waiting on its customer (or "

@@ -22,7 +22,7 @@ from mailgate.ingest.batching import GroupCommitter
 from mailgate.ingest.smtp import IngestHandler, start_server
 from mailgate.mail.addresses import OurAddresses
 from mailgate.notify.sender import Sender
-from scheduler.jobs import sweep_inactivity
+from scheduler.jobs import SWEEPS
 from storage.db import make_engine, upgrade
 
 log = logging.getLogger("mailgate.serve")
@@ -98,12 +98,13 @@ def _start_sweeps(config: Config, committer: GroupCommitter) -> BackgroundSchedu
 
 def _sweep(committer: GroupCommitter) -> None:
     ingestor = committer.ingestor
-    try:
-        sweep_inactivity(ingestor.config, ingestor.engine, ingestor.notifier, datetime.now(timezone.utc))
-    except StorageUnavailable as exc:
-        log.warning("scheduler: %s; the sweep runs again later", exc)
-    except Exception:             # noqa: BLE001 - the next sweep must still run
-        log.exception("scheduler: the inactivity sweep failed")
+    for name, sweep in SWEEPS.items():
+        try:
+            sweep(ingestor.config, ingestor.engine, ingestor.notifier, datetime.now(timezone.utc))
+        except StorageUnavailable as exc:
+            log.warning("scheduler: %s; the %s sweep runs again later", exc, name)
+        except Exception:             # noqa: BLE001 - the other sweeps and the next run must still happen
+            log.exception("scheduler: the %s sweep failed", name)
 
 
 async def _reload_on(reload: asyncio.Event, config: Config, committer: GroupCommitter, sender: Sender,

@@ -80,6 +80,14 @@ class Ticket(Base):
     # (solved), and when the inactivity reminder went (SPEC §7.3).
     waiting_since: so.Mapped[datetime | None]
     reminded_at: so.Mapped[datetime | None]
+    # The response clock (SPEC §7.2, scheduler.sla.Clock): which answer it
+    # waits for, since when it runs (None: stopped), the business seconds used
+    # before that, the last notice sent, and when the sweep looks again.
+    sla_target: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    sla_since: so.Mapped[datetime | None]
+    sla_used: so.Mapped[float] = so.mapped_column(default=0.0, server_default="0")
+    sla_notified: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    sla_next_at: so.Mapped[datetime | None]
     linked_ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
 
     requester: so.Mapped[Contact | None] = so.relationship(lazy="joined")
@@ -89,7 +97,8 @@ class Ticket(Base):
     __table_args__ = tuple(
         sa.Index(f"ix_tickets_{column}", column, sqlite_where=sa.text(f"{column} IS NOT NULL"),
                  postgresql_where=sa.text(f"{column} IS NOT NULL"))
-        for column in ("assignee", "first_response_due", "next_response_due", "waiting_since"))
+        for column in ("assignee", "first_response_due", "next_response_due", "waiting_since",
+                       "sla_next_at"))
 
 
 class Message(Base):

@@ -291,3 +291,55 @@ def waiting_tickets(session: so.Session, before: datetime, limit: int) -> list:
 
 def mark_reminded(session: so.Session, number: int, now: datetime) -> None:
     session.connection().execute(_tickets.update().where(_tickets.c.id == number).values(reminded_at=now))
+
+
+_CLOCKS = sa.select(
+    _tickets.c.id, _tickets.c.status, _tickets.c.priority, _tickets.c.queue, _tickets.c.sla_target,
+    _tickets.c.sla_since, _tickets.c.sla_used, _tickets.c.sla_notified, _tickets.c.sla_next_at,
+    sa.func.coalesce(_tickets.c.first_response_due, _tickets.c.next_response_due).label("due"),
+    _tickets.c.requester_id, _tickets.c.assignee)
+_CLOCK = _CLOCKS.where(_tickets.c.id == sa.bindparam("number"))
+_SET_CLOCK = _tickets.update().where(_tickets.c.id == sa.bindparam("number")).values(
+    sla_target=sa.bindparam("target"), sla_since=sa.bindparam("since"), sla_used=sa.bindparam("used"),
+    sla_notified=sa.bindparam("notified"), sla_next_at=sa.bindparam("next_at"),
+    first_response_due=sa.bindparam("first_due"), next_response_due=sa.bindparam("next_due"))
+
+
+def response_clock(session: so.Session, number: int):
+    """A ticket's status, priority, queue and response clock (SPEC §7.2)."""
+    return session.connection().execute(_CLOCK, {"number": number}).first()
+
+
+def set_response_clock(session: so.Session, number: int, clock, times) -> None:
+    """Store a scheduler.sla.Clock and its Times; the due time goes to the
+    column of the answer awaited (first or next response)."""
+    session.connection().execute(_SET_CLOCK, {
+        "number": number, "target": clock.target, "since": clock.since, "used": clock.used,
+        "notified": clock.notified, "next_at": times.next_at,
+        "first_due": times.due if clock.target == "first" else None,
+        "next_due": times.due if clock.target == "next" else None})
+
+
+def clocks_due(session: so.Session, now: datetime, limit: int) -> list:
+    """Tickets whose response clock needs the sweep at `now` (a warning or a
+    breach), earliest first, through the partial index on sla_next_at; on
+    PostgreSQL rows another process is handling are skipped, and these stay
+    locked until commit."""
+    query = _CLOCKS.where(_tickets.c.sla_next_at <= now).order_by(_tickets.c.sla_next_at).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.connection().execute(query).all()
+
+
+def running_clocks(session: so.Session, queue: str | None, limit: int) -> list:
+    """Tickets whose answer is awaited with the clock running, the earliest due
+    first (both due columns have a partial index)."""
+    due = sa.func.coalesce(_tickets.c.first_response_due, _tickets.c.next_response_due)
+    query = (sa.select(_tickets.c.id, _tickets.c.subject, _tickets.c.status, _tickets.c.priority,
+                       _tickets.c.queue, _tickets.c.assignee, _tickets.c.sla_target, _tickets.c.sla_since,
+                       _tickets.c.sla_used, _tickets.c.sla_notified, due.label("due"))
+             .where(sa.or_(_tickets.c.first_response_due.is_not(None), _tickets.c.next_response_due.is_not(None)))
+             .order_by(due).limit(limit))
+    if queue:
+        query = query.where(_tickets.c.queue == queue)
+    return session.connection().execute(query).all()

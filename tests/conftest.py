@@ -45,6 +45,8 @@ def config_document(data_dir: Path, database_url: str = "", **sections) -> dict:
 
 def write_config(path: Path, document: dict) -> Path:
     def literal(value):
+        if isinstance(value, dict):                     # an inline table
+            return "{ " + ", ".join(f"{key} = {literal(item)}" for key, item in value.items()) + " }"
         return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
 
     lines = []

@@ -11,6 +11,7 @@ from mailgate.directory import PRIORITIES, agent_names
 from mailgate.domain import STATUSES
 from mailgate.errors import MailgateError, NotFound
 from mailgate.notify import events as notify_events
+from scheduler import clock as response_clock
 from storage import events, tickets as store
 from storage.db import reading, transaction
 
@@ -68,6 +69,11 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
         click.echo("Flags:     " + ", ".join(data["flags"]))
     if data["linked_ticket"]:
         click.echo(f"Follows:   #{data['linked_ticket']}")
+    if data["sla"]:
+        sla = data["sla"]
+        due = data["first_response_due"] or data["next_response_due"]
+        state = f"due {due}" if sla["running"] else f"paused, {_hours(sla['used_seconds'])} used"
+        click.echo(f"Response:  {sla['target']} answer {state}" + (f" ({sla['notified']} sent)" if sla["notified"] else ""))
     for message in data["messages"]:
         click.echo("")
         click.echo(f"--- {message['direction']} {message['visibility']} {message['date'] or ''} "
@@ -81,6 +87,14 @@ def tickets_show(ctx: Context, number: int, as_json: bool) -> None:
         click.echo("")
         click.echo("Events:")
     for event in data["events"]:
+        if event["kind"] == "sla":
+            step = event["data"]
+            due = f", due {step['due']}" if step.get("due") else ""
+            late = " (late)" if step.get("late") else ""
+            what = {"warning": "warned", "breach": "breached"}.get(step["step"], step["step"])
+            click.echo(f"  {event['created_at']}  sla: {step['target']} answer {what}{late}, "
+                       f"{_hours(step['used'])} used{due}")
+            continue
         if event["kind"] == "changed":
             change = event["data"]
             click.echo(f"  {event['created_at']}  {change['field']}: {change['from']} -> {change['to']} "
@@ -118,6 +132,7 @@ def tickets_set(ctx: Context, number: int, status, priority, queue, assignee, qu
             raise NotFound(f"no ticket #{number}")
         old, requester = ticket.status, ticket.requester
         store.change_ticket(session, number, values, "admin", now)
+        response_clock.update(session, ctx.config, number, now)
         notices = () if quiet or not status else notify_events.status_changed(
             old, status, requester.address if requester else None, number,
             requester.id if requester else None)
@@ -134,6 +149,12 @@ def _agent(ctx: Context, name: str) -> str:
     return address
 
 
+def _hours(seconds: float) -> str:
+    """Business time used, as H:MM."""
+    minutes = int(seconds) // 60
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
 def ticket_json(ticket) -> dict:
     requester = ticket.requester
     return {
@@ -145,6 +166,10 @@ def ticket_json(ticket) -> dict:
         "language": ticket.language, "tags": ticket.tags, "flags": ticket.flags,
         "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
         "closed_at": iso(ticket.closed_at), "linked_ticket": ticket.linked_ticket_id,
+        "first_response_due": iso(ticket.first_response_due), "next_response_due": iso(ticket.next_response_due),
+        "sla": None if ticket.sla_target is None else {
+            "target": ticket.sla_target, "running": ticket.sla_since is not None,
+            "used_seconds": round(ticket.sla_used or 0), "notified": ticket.sla_notified},
     }
 
 

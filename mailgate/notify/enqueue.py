@@ -77,11 +77,16 @@ class Notifier:
             addresses = [event.recipient]
         elif ticket is None:
             return []
-        elif event.kind == "customer_reply" and ticket.assignee:
+        elif event.kind in ("customer_reply", "sla_warning") and ticket.assignee:
             addresses = [ticket.assignee]      # an assigned ticket is its assignee's alone
         else:
             # Agents of the ticket's queue, and its assignee wherever they are.
-            addresses = [a.address for a in self.config.agents if not a.queues or ticket.queue in a.queues]
+            queue = self.config.queue(ticket.queue)
+            agents = [a for a in self.config.agents if not a.queues or ticket.queue in a.queues]
+            addresses = [a.address for a in agents]
+            if event.kind == "sla_breach":     # SPEC §7.2: escalation, else the queue's supervisors
+                addresses = list(queue.escalation if queue else ()) or \
+                    [a.address for a in agents if a.role == "supervisor"] or addresses
             if ticket.assignee:
                 addresses.append(ticket.assignee)
         people = []

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from mailgate.config import Config
 from mailgate.domain import Event
 from mailgate.notify.kinds import KINDS
-from scheduler.sla import first_response_due, first_response_target
+from scheduler.sla import first_response_due, target
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,8 @@ def _context(config: Config, event: Event, ticket: TicketFacts | None, person: P
     }
     if event.kind == "ticket_received" and ticket is not None:
         due = first_response_due(config, ticket.queue, ticket.priority, now)
-        target = first_response_target(config, ticket.priority)      # business time
-        values["due"], values["response_time"] = due.isoformat(), int(target.total_seconds())
+        shown = target(config, ticket.queue, ticket.priority).shown   # "1 day" is one business day
+        values["due"], values["response_time"] = due.isoformat(), int(shown.total_seconds())
     else:
         values["due"] = data.get("due", "")
     context.update({name: values[name] for name in kind.variables})

@@ -104,6 +104,16 @@ def test_environment_overrides_every_section_with_typed_values():
     (minimal(notify={"default_language": "english"}), {}, "notify.default_language: expected a language code"),
     (minimal(outbound={"retry_intervals": "soon"}), {}, "outbound.retry_intervals: expected durations"),
     (minimal(rules=[{"name": "r", "match_subject": "("}]), {}, "rules[0].match_subject: not a regular expression"),
+    (minimal(sla={"first_response_high": "soon"}), {}, "sla.first_response_high: expected a response time"),
+    (minimal(sla={"warning_percent": 0}), {}, "sla.warning_percent: must be a percentage"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "first_response": {"urgent": "1h"}}]), {},
+     "queues[0].first_response.urgent: expected one of low, medium, high"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "next_response": {"high": "1w"}}]), {},
+     "queues[0].next_response.high: expected a response time"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "next_response": "1h"}]), {},
+     "queues[0].next_response: expected a table"),
+    (minimal(queues=[{"name": "a", "addresses": ["a@x.test"], "escalation": ["boss"]}]), {},
+     "queues[0].escalation: not a mail address"),
 ])
 def test_bad_config_is_one_line_naming_the_key(document, environ, expected):
     assert error_of(document, environ).startswith(expected)
