@@ -42,24 +42,43 @@ def sweep_sla(config: Config, engine: sa.Engine, notifier: Notifier, now: dateti
               dry_run: bool = False) -> list[Done]:
     """Warn of answers soon due and escalate those overdue (SPEC §7.2)."""
     done: list[Done] = []
-    with (reading(engine) if dry_run else transaction(engine)) as session:
-        for row in tickets.clocks_due(session, now, config.scheduler.batch_size):
-            calendar = queue_calendar(config, row.queue)
-            running = clock.clock_of(row)
-            length = clock.lengths(config, row.queue, row.priority, calendar)[running.target]
-            times = schedule(running, calendar, length, config.sla.warning_percent)
-            notice = notice_due(running, times, now)
-            if notice is not None:
-                done.append(Done(row.id, notice, row.status))
-            if dry_run:
-                continue
-            if notice is None:      # the config changed since it was scheduled
-                tickets.set_response_clock(session, row.id, running, times)
-                continue
+
+    def handle(session, row) -> None:
+        calendar = queue_calendar(config, row.queue)
+        running = clock.clock_of(row)
+        length = clock.lengths(config, row.queue, row.priority, calendar)[running.target]
+        times = schedule(running, calendar, length, config.sla.warning_percent)
+        notice = notice_due(running, times, now)
+        if notice is not None:
+            done.append(Done(row.id, notice, row.status))
+        if dry_run:
+            return
+        if notice is None:          # the config changed since it was scheduled
+            tickets.set_response_clock(session, row.id, running, times)
+        else:
             _escalate(session, config, notifier, row, replace(running, notified=notice), calendar, length, now)
+
+    _in_batches(engine, config.scheduler.batch_size, dry_run,
+                lambda session, limit, after: tickets.clocks_due(session, now, limit, after),
+                lambda row: (row.sla_next_at, row.id), handle)
     for item in done:
         log.info("#%d (%s): sla %s%s", item.ticket, item.status, item.action, " (dry run)" if dry_run else "")
     return done
+
+
+def _in_batches(engine: sa.Engine, size: int, dry_run: bool, fetch, key, handle) -> None:
+    """Fetch due rows `size` at a time, in index order after the last one seen,
+    and handle each batch in its own transaction (so locks are short and a
+    failure costs one batch), until a batch comes back short."""
+    after = None
+    while True:
+        with (reading(engine) if dry_run else transaction(engine)) as session:
+            rows = fetch(session, size, after)
+            for row in rows:
+                handle(session, row)
+        if len(rows) < size:
+            return
+        after = key(rows[-1])
 
 
 def _escalate(session, config: Config, notifier: Notifier, row, running, calendar, length: timedelta,
@@ -86,16 +105,20 @@ def sweep_inactivity(config: Config, engine: sa.Engine, notifier: Notifier, now:
     earliest = min(settings.remind_after_days, settings.close_after_days) or settings.close_after_days
     before = now if settings.business_days else now - timedelta(days=earliest)
     done: list[Done] = []
-    with (reading(engine) if dry_run else transaction(engine)) as session:
-        for row in tickets.waiting_tickets(session, before, settings.batch_size):
-            calendar = queue_calendar(config, row.queue)
-            due = due_action(policy, calendar, row.status, row.waiting_since, row.reminded_at, now)
-            if due is None:
-                continue
-            action, deadline = due
-            done.append(Done(row.id, action, row.status))
-            if not dry_run:
-                _apply(session, config, notifier, row, action, deadline, now)
+
+    def handle(session, row) -> None:
+        calendar = queue_calendar(config, row.queue)
+        due = due_action(policy, calendar, row.status, row.waiting_since, row.reminded_at, now)
+        if due is None:
+            return
+        action, deadline = due
+        done.append(Done(row.id, action, row.status))
+        if not dry_run:
+            _apply(session, config, notifier, row, action, deadline, now)
+
+    _in_batches(engine, settings.batch_size, dry_run,
+                lambda session, limit, after: tickets.waiting_tickets(session, before, limit, after),
+                lambda row: (row.waiting_since, row.id), handle)
     for item in done:
         log.info("#%d (%s): %s%s", item.ticket, item.status, item.action, " (dry run)" if dry_run else "")
     return done

@@ -276,14 +276,17 @@ def change_ticket(session: so.Session, number: int, changes: dict, by: str, now:
     return done
 
 
-def waiting_tickets(session: so.Session, before: datetime, limit: int) -> list:
+def waiting_tickets(session: so.Session, before: datetime, limit: int, after: tuple | None = None) -> list:
     """Tickets waiting on their customer (or solved) since before `before`,
-    oldest first, through the partial index; on PostgreSQL rows another
-    process is handling are skipped, and these stay locked until commit."""
+    oldest first, through the partial index, from after the (waiting_since,
+    id) `after`; on PostgreSQL rows another process is handling are skipped,
+    and these stay locked until commit."""
     query = (sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _tickets.c.waiting_since,
                        _tickets.c.reminded_at, _tickets.c.requester_id)
              .where(_tickets.c.waiting_since <= before, _tickets.c.status.in_(WAITING))
-             .order_by(_tickets.c.waiting_since).limit(limit))
+             .order_by(_tickets.c.waiting_since, _tickets.c.id).limit(limit))
+    if after is not None:
+        query = query.where(sa.tuple_(_tickets.c.waiting_since, _tickets.c.id) > sa.tuple_(*after))
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.connection().execute(query).all()
@@ -320,12 +323,15 @@ def set_response_clock(session: so.Session, number: int, clock, times) -> None:
         "next_due": times.due if clock.target == "next" else None})
 
 
-def clocks_due(session: so.Session, now: datetime, limit: int) -> list:
+def clocks_due(session: so.Session, now: datetime, limit: int, after: tuple | None = None) -> list:
     """Tickets whose response clock needs the sweep at `now` (a warning or a
-    breach), earliest first, through the partial index on sla_next_at; on
-    PostgreSQL rows another process is handling are skipped, and these stay
-    locked until commit."""
-    query = _CLOCKS.where(_tickets.c.sla_next_at <= now).order_by(_tickets.c.sla_next_at).limit(limit)
+    breach), earliest first, through the partial index on sla_next_at, from
+    after the (sla_next_at, id) `after`; on PostgreSQL rows another process
+    is handling are skipped, and these stay locked until commit."""
+    query = (_CLOCKS.where(_tickets.c.sla_next_at <= now)
+             .order_by(_tickets.c.sla_next_at, _tickets.c.id).limit(limit))
+    if after is not None:
+        query = query.where(sa.tuple_(_tickets.c.sla_next_at, _tickets.c.id) > sa.tuple_(*after))
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.connection().execute(query).all()
