@@ -33,6 +33,9 @@ QUEUES = """\
 #   hours      business hours, e.g. "Mon-Fri 10:00-19:00" (in `timezone`), or "24/7"
 #   holidays   country code whose national holidays are closed days, e.g. "IT", "RU"
 #   closed_dates  extra closed days, e.g. ["2026-12-24"]
+#   first_response, next_response  this queue's response targets by priority,
+#              overriding [sla], e.g. {{ high = "30m", medium = "2h", low = "1d" }}
+#   escalation who gets sla_breach (empty: the queue's supervisors, else its agents)
 [[queues]]
 name = "support"
 addresses = ["support@{domain}"]
@@ -44,6 +47,9 @@ categories = []
 hours = "24/7"
 holidays = ""
 closed_dates = []
+first_response = {{}}
+next_response = {{}}
+escalation = []
 
 # Agents: who answers tickets, from their own mail client (see README,
 # "Agents by mail"). Their addresses take part in every ticket of their
