@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/bulk_ingest.py
 	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/language_detection.py
 
 # talon and mail-parser-reply, for comparison only: a venv of their own.

@@ -14,33 +14,40 @@ sla_breach) and `--due` pending/solved tickets due for the inactivity sweep
   10 %  pending/solved, waiting on the customer for less than a day
    6 %  closed, everything NULL
 
+and a history of N/10 sent outbox rows and N/5 events, so that the tables
+the sweeps write to are not empty.
+
 Then ANALYZE (VACUUM ANALYZE on PostgreSQL), and for each size N and 2N
 (another N not-due tickets are added in between):
 
 1. find: storage.tickets.clocks_due() (the SLA sweep's query) and
    waiting_tickets() (the inactivity sweep's), each in a read transaction
-   returning the due rows: median of `--repeat` after one warm-up. The
-   baseline is the same query at N; the figure to read is 2N/N (goal: flat,
-   and at most 0.1 s). The query plan is printed once.
+   returning the due rows: median of 4 x `--repeat` after one warm-up (a
+   find takes milliseconds, and single runs vary by 2x on a small
+   machine). The baseline is the same query at N; the figure to read is
+   2N/N (goal: flat, and at most 0.1 s). The query plans (EXPLAIN QUERY
+   PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL), of the first batch and
+   of the next one (keyset from the last row of a batch), at each size.
 2. sweep: scheduler.jobs.sweep_sla() whole (the find, the rules, the clock
-   and history rows, the Notifier's outbox and event rows, one commit), then
-   sweep_inactivity() likewise; before each run the due tickets are put back
-   as seeded and the outbox and events emptied (on PostgreSQL the tickets
-   table is vacuumed too). Median of `--repeat` after one warm-up (which
-   also creates the agents' contacts, as the first notice does in
-   production). The baseline is the find alone: (sweep - find) / due is the
-   processing cost per due ticket, commit included. The sweep writes outbox
-   rows, it does not render mail: the sender does that later, so the
-   rendering of those rows (Renderer, as in notify.py) is timed apart.
+   and history rows, the Notifier's outbox and event rows, one commit),
+   then sweep_inactivity() likewise; before each run the due tickets are
+   put back as seeded and the outbox and event rows of the last run
+   deleted (on PostgreSQL the three tables are vacuumed too). Median of
+   `--repeat` after one warm-up (which also creates the agents' contacts,
+   as the first notice does in production). The baseline is the find
+   alone: (sweep - find) / due is the processing cost per due ticket,
+   commit included. The sweep writes outbox rows, it does not render mail:
+   the sender does that later, so rendering those rows (Renderer, as in
+   notify.py) is timed apart.
 
-The config sets scheduler.batch_size to max(1000, 2 x --due) so one batch,
-one transaction, handles every due ticket (with the default, 500, the sweep
-takes them in batches of 500, one transaction each, and a batch that comes
-back full makes it look for more). The
-queue has two agents (one a supervisor); a third of the tickets are
-assigned. PostgreSQL is a throwaway cluster (tests.support.servers) with
-its default settings and fsync on; SQLite runs as mailgate configures it
-(WAL, synchronous=FULL). Timings are printed, never asserted.
+The config sets scheduler.batch_size to max(1000, 2 x --due) so that one
+batch, one transaction, holds every due ticket (with the default, 500, the
+sweep takes them 500 at a time, a transaction each, and a batch that comes
+back full makes it look for more). The queue (24/7) has two agents, one a
+supervisor; a third of the tickets are assigned. PostgreSQL is a throwaway
+cluster (tests.support.servers) with its default settings and fsync on;
+SQLite runs as mailgate configures it (WAL, synchronous=FULL). Timings are
+printed, never asserted.
 
 usage: .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--due 1000]
            [--repeat 5] [--db sqlite,postgresql]
@@ -274,6 +281,33 @@ def seed_first(engine: sa.Engine, seed: Seed, n: int, due: int) -> tuple[dict, d
     return sla, waiting
 
 
+def seed_history(engine: sa.Engine, seed: Seed, tickets: int, count: int) -> None:
+    """`count` sent notifications and twice as many events of earlier days, as
+    a running helpdesk has: the tables the sweeps write to are not empty (on
+    PostgreSQL an empty, analyzed table is planned as one, with a sequential
+    scan even for a lookup by id)."""
+    rnd, now = seed.rnd, seed.now
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        for first in range(0, count, 20_000):
+            entries, events = [], []
+            for index in range(first, min(count, first + 20_000)):
+                sent = now - timedelta(seconds=rnd.uniform(60, 60 * 24 * HOUR))
+                ticket = rnd.randint(1, tickets)
+                entries.append({
+                    "ticket_id": ticket, "event": "sla_warning", "to_addr": AGENTS[index % 2],
+                    "subject": f"Problema con l'ordine {ticket}", "language": "en", "status": "sent",
+                    "attempts": 1, "next_attempt_at": None, "created_at": sent, "sent_at": sent,
+                    "message_id": f"<mg.{ticket}.{index}.history@example.com>", "context": {}})
+                for kind in ("sla", "sla_warning"):
+                    events.append({"ticket_id": ticket, "kind": kind, "audience": "agents", "recipient": None,
+                                   "automatic": False, "data": {}, "status": "queued", "created_at": sent})
+            connection.execute(Outbox.__table__.insert(), entries)
+            connection.execute(Event.__table__.insert(), events)
+    print(f"  history: {count:,} outbox rows, {2 * count:,} events in {time.perf_counter() - started:.0f} s",
+          flush=True)
+
+
 def seed_more(engine: sa.Engine, seed: Seed, first: int, n: int) -> None:
     started = time.perf_counter()
     bulk_insert(engine, (seed.not_due(number) for number in range(first, first + n)), n, "double")
@@ -304,7 +338,8 @@ def inactivity_before(config, now: datetime) -> datetime:
 
 
 def time_find(engine: sa.Engine, find, bound: datetime, limit: int, repeat: int) -> tuple[float, list, int]:
-    """Median seconds of `find` in a read transaction, the runs, the rows found."""
+    """Median seconds of `find` in a read transaction (a new session each
+    time, as a sweep opens one), the runs, the rows found."""
     runs, found = [], 0
     for index in range(repeat + 1):
         started = time.perf_counter()
@@ -349,32 +384,34 @@ def query_plan(engine: sa.Engine, find, bound: datetime, limit: int) -> list[str
     return lines
 
 
-def restore(engine: sa.Engine, due_rows: dict) -> None:
-    """Put the due tickets back as seeded; empty the outbox and the events."""
+def restore(engine: sa.Engine, due_rows: dict, now: datetime) -> None:
+    """Put the due tickets back as seeded; delete the outbox and event rows
+    the sweeps wrote (those of `now`; the history is older)."""
     update = _tickets.update().where(_tickets.c.id == sa.bindparam("b_id"))
     with engine.begin() as connection:
         connection.execute(update, [{"b_id": number, **{c: row[c] for c in MUTABLE}}
                                     for number, row in due_rows.items()])
-        connection.execute(Outbox.__table__.delete())
-        connection.execute(Event.__table__.delete())
+        for table in (Outbox.__table__, Event.__table__):
+            connection.execute(table.delete().where(table.c.created_at >= now))
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM tickets, outbox, events")
 
 
-def counts(engine: sa.Engine) -> tuple[int, int]:
+def counts(engine: sa.Engine, now: datetime) -> tuple[int, int]:
+    """Outbox and event rows the sweeps wrote."""
     with engine.connect() as connection:
-        return (connection.execute(sa.select(sa.func.count()).select_from(Outbox.__table__)).scalar(),
-                connection.execute(sa.select(sa.func.count()).select_from(Event.__table__)).scalar())
+        return tuple(connection.execute(sa.select(sa.func.count()).where(table.c.created_at >= now)).scalar()
+                     for table in (Outbox.__table__, Event.__table__))
 
 
 def time_sweep(engine: sa.Engine, config, notifier, sweep, due_rows: dict, now: datetime,
                repeat: int) -> dict:
     """Median seconds of a whole sweep over the due rows, restored before each run."""
-    restore(engine, due_rows)
+    restore(engine, due_rows, now)
     with statements(engine) as seen:
         done = sweep(config, engine, notifier, now)                 # warm-up, counted
-    outbox_rows, event_rows = counts(engine)
+    outbox_rows, event_rows = counts(engine, now)
     actions: dict[str, int] = {}
     for item in done:
         actions[item.action] = actions.get(item.action, 0) + 1
@@ -382,7 +419,7 @@ def time_sweep(engine: sa.Engine, config, notifier, sweep, due_rows: dict, now: 
         raise SystemExit(f"{sweep.__name__} handled {len(done)} tickets, {len(due_rows)} were due")
     runs = []
     for _ in range(repeat):
-        restore(engine, due_rows)
+        restore(engine, due_rows, now)
         started = time.perf_counter()
         done = sweep(config, engine, notifier, now)
         runs.append(time.perf_counter() - started)
@@ -392,12 +429,14 @@ def time_sweep(engine: sa.Engine, config, notifier, sweep, due_rows: dict, now: 
             "events": event_rows, "actions": actions}
 
 
-def time_render(engine: sa.Engine, config) -> tuple[float, int]:
+def time_render(engine: sa.Engine, config, now: datetime) -> tuple[float, int]:
     """Seconds per mail to render the outbox rows the last sweep wrote (the
     sender's work, after the sweep), templates compiled beforehand."""
     renderer = Renderer(config, templates_from(config))
+    outbox = Outbox.__table__
     with engine.connect() as connection:
-        entries = [Entry(row._asdict()) for row in connection.execute(sa.select(Outbox.__table__))]
+        entries = [Entry(row._asdict()) for row in connection.execute(
+            sa.select(outbox).where(outbox.c.created_at >= now))]
     if not entries:
         return float("nan"), 0
     now = datetime.now(timezone.utc)
@@ -428,16 +467,18 @@ def runs_text(runs: list[float]) -> str:
 
 def measure(engine: sa.Engine, config, now: datetime, due_sla: dict, due_waiting: dict, repeat: int,
             plan: bool) -> dict:
-    restore(engine, {**due_sla, **due_waiting})     # as seeded, whatever the last sweep did
+    restore(engine, {**due_sla, **due_waiting}, now)    # as seeded, whatever the last sweep did
     due = len(due_sla)
     limit = config.scheduler.batch_size
     before = inactivity_before(config, now)
+    find_repeat = 4 * repeat
     result = {}
     for name, find, bound in (("find sla", ticket_store.clocks_due, now),
                               ("find inactivity", ticket_store.waiting_tickets, before)):
-        seconds, runs, found = time_find(engine, find, bound, limit, repeat)
+        seconds, runs, found = time_find(engine, find, bound, limit, find_repeat)
         result[name] = seconds
-        print(f"  {name:16} {ms(seconds):>10}  ({found:,} rows; runs {runs_text(runs)} ms)", flush=True)
+        print(f"  {name:16} {ms(seconds):>10}  ({found:,} rows; median of {len(runs)}, min {min(runs) * 1000:.1f}, "
+              f"max {max(runs) * 1000:.1f} ms)", flush=True)
         if found != due:
             print(f"  !! {name} found {found:,} rows, {due:,} are due", flush=True)
         if plan:
@@ -463,7 +504,7 @@ def measure(engine: sa.Engine, config, now: datetime, due_sla: dict, due_waiting
               f"{timed['events'] / len(rows):.2f} event rows; sweep / find = "
               f"{timed['median'] / result[find]:.1f}x", flush=True)
         if sweep is sweep_sla:
-            render, mails = time_render(engine, config)
+            render, mails = time_render(engine, config, now)
             result["render per mail"] = render
             print(f"    rendering those {mails:,} outbox rows later (the sender): {ms(render)} a mail", flush=True)
     return result
@@ -502,6 +543,7 @@ def _run(kind: str, url: str, tmp: Path, n: int, due: int, repeat: int) -> dict:
             "address": CUSTOMER, "name": "Cliente", "created_at": now - timedelta(days=90)}).scalar_one()
     seed = Seed(now, contact)
     due_sla, due_waiting = seed_first(engine, seed, n, due)
+    seed_history(engine, seed, n + 2 * due, max(1000, n // 10))
     analyze(engine)
     results = {}
     print(f"-- N = {n:,}", flush=True)
@@ -530,7 +572,7 @@ def main() -> None:
         for kind in kinds:
             results[kind] = run_database(kind, Path(tmp), args.tickets, args.due, args.repeat)
     n = args.tickets
-    print(f"\n== summary (median of {args.repeat}; {args.due:,} due for each sweep)")
+    print(f"\n== summary (medians; {args.due:,} due for each sweep)")
     print(f"{'':28}" + "".join(f"{kind + ' N':>14}{'2N':>11}{'2N/N':>7}" for kind in results))
     for name in ("find sla", "find inactivity", "sweep sla", "sweep sla per ticket", "sweep inactivity",
                  "sweep inactivity per ticket", "render per mail"):

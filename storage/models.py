@@ -85,7 +85,7 @@ class Ticket(Base):
     # before that, the last notice sent, and when the sweep looks again.
     sla_target: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     sla_since: so.Mapped[datetime | None]
-    sla_used: so.Mapped[float] = so.mapped_column(default=0.0, server_default="0")
+    sla_used: so.Mapped[float] = so.mapped_column(sa.Float(), default=0.0, server_default="0")
     sla_notified: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     sla_next_at: so.Mapped[datetime | None]
     linked_ticket_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("tickets.id"))
@@ -244,3 +244,17 @@ class Suppression(Base):
     reason: so.Mapped[str] = so.mapped_column(sa.String(200))
     until: so.Mapped[datetime]
     created_at: so.Mapped[datetime]
+
+
+class ImapState(Base):
+    """Where fetching from an IMAP folder stands (SPEC §3.1): the folder's
+    UIDVALIDITY and the UID up to which every message is done, so a restart
+    resumes there instead of reading the whole folder again."""
+
+    __tablename__ = "imap_state"
+
+    mailbox: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    folder: so.Mapped[str] = so.mapped_column(sa.String(255), primary_key=True)
+    uidvalidity: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    last_uid: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    updated_at: so.Mapped[datetime]
