@@ -26,7 +26,7 @@ from mailgate.decide import decide, loop_names
 from mailgate.domain import (QUARANTINED, Candidates, Decision, Inbound, Outcome, ParsedMail,
                              Prepared, Recipient)
 from mailgate.errors import NotFound, StorageUnavailable
-from mailgate.gather import gather, read_token
+from mailgate.gather import gather, own_mail, read_token
 from mailgate.mail import autosubmit
 from mailgate.mail.addresses import OurAddresses, envelope_recipients
 from mailgate.mail.headers import clean
@@ -167,7 +167,7 @@ class Ingestor:
         if session is None:
             token, _ = read_token(self.signer, recipients, now.date())
             candidates = Candidates(tag_number=find_tag(self.config.site.subject_tag, parsed.subject),
-                                    token=token)
+                                    token=token, own_mail=own_mail(self.signer, parsed, now))
         else:
             candidates = gather(self.config, self.signer, session, inbound, parsed, recipients,
                                 dedup_key or matching.dedup_key(parsed, inbound), now)
@@ -177,7 +177,7 @@ class Ingestor:
         headers = parsed.headers
         return envelope_recipients(self.ours, inbound.rcpt_tos, (
             headers.get("delivered-to", ()), headers.get("x-original-to", ()),
-            parsed.to + parsed.cc))
+            parsed.to + parsed.cc, inbound.fallback_rcpt))
 
     # -- read-only and admin entry points -------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from mailgate.directory import (AgentConfig, OrganisationConfig, QueueConfig, build_agents,
                                 build_organisations, build_queues)
 from mailgate.errors import ConfigError
+from mailgate.mailboxes import ImapConfig, build_mailboxes
 from mailgate.rules import build_rules
 from mailgate.sections import (SECTIONS, ConversationConfig, DatabaseConfig, DataConfig,
                                IngestConfig, LimitsConfig, LmtpConfig, LogConfig, NotifyConfig,
@@ -48,6 +49,7 @@ class Config:
     agents: tuple[AgentConfig, ...] = ()
     organisations: tuple[OrganisationConfig, ...] = ()
     rules: tuple = ()                  # routing rules (mailgate.rules.Rule), in order
+    imap: tuple[ImapConfig, ...] = ()  # mailboxes `serve` fetches from
     path: Path | None = None
 
     @property
@@ -88,7 +90,7 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
                  path: Path | None = None) -> Config:
     """Validate a parsed TOML document plus env overrides into a Config."""
     environ = {} if environ is None else environ
-    unknown = set(document) - set(SECTIONS) - {"queues", "agents", "organisations", "rules"}
+    unknown = set(document) - set(SECTIONS) - {"queues", "agents", "organisations", "rules", "imap"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
     sections = {name: _build_section(name, cls, document.get(name, {}), environ)
@@ -99,7 +101,8 @@ def build_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
     queues = build_queues(document.get("queues"), sections["site"].domain)
     config = Config(**sections, queues=queues, agents=build_agents(document.get("agents"), queues),
                     organisations=build_organisations(document.get("organisations")),
-                    rules=build_rules(document.get("rules"), queues), path=path)
+                    rules=build_rules(document.get("rules"), queues),
+                    imap=build_mailboxes(document.get("imap"), queues), path=path)
     _check_addresses_unique(config)
     return config
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from mailgate.agentcmd import COMMANDS, Names, parse_commands
 from mailgate.config import Config
 from mailgate.directory import agent_names, category_names
-from mailgate.domain import (BOUNCE, COMMENT, DUPLICATE, NEW_TICKET, QUARANTINED, REJECTED,
+from mailgate.domain import (BOUNCE, COMMENT, DUPLICATE, IGNORED, NEW_TICKET, QUARANTINED, REJECTED,
                              Candidates, Decision, Inbound, ParsedMail, Recipient, TicketRef)
 from mailgate.mail import autosubmit
 from mailgate.mail.authresults import dmarc_failed
@@ -56,6 +56,8 @@ class _Mail:
 def decide(config: Config, inbound: Inbound, parsed: ParsedMail, recipients: list[Recipient],
            recipient_source: str, candidates: Candidates, now: datetime) -> Decision:
     hits = [f"recipient:{recipient_source}"]
+    if candidates.own_mail:         # FreeScout #3533: a Sent folder fetched as if it were the inbox
+        return Decision(IGNORED, reason="own_mail", rule_hits=tuple(hits + ["own_mail"]))
     if candidates.duplicate_of is not None:
         return Decision(DUPLICATE, ticket=candidates.duplicate_ticket, reason="duplicate",
                         duplicate_of=candidates.duplicate_of, rule_hits=tuple(hits + ["duplicate"]))

@@ -79,7 +79,7 @@ def build_queues(raw: Any, domain: str) -> tuple[QueueConfig, ...]:
         raw = [{"name": "support", "addresses": [f"support@{domain}"]}]
     if not isinstance(raw, list) or not raw:
         raise ConfigError("queues: expected at least one [[queues]] table")
-    queues = _tables("queues", raw, QueueConfig, _check_queue)
+    queues = tables("queues", raw, QueueConfig, _check_queue)
     return tuple(queues)
 
 
@@ -96,7 +96,7 @@ def build_agents(raw: Any, queues: tuple[QueueConfig, ...]) -> tuple[AgentConfig
             raise ConfigError(f"{where}.role: expected one of {', '.join(ROLES)}")
         return AgentConfig(agent.name, agent.address.lower(), agent.queues, agent.role)
 
-    return tuple(_tables("agents", raw or [], AgentConfig, check))
+    return tuple(tables("agents", raw or [], AgentConfig, check))
 
 
 def build_organisations(raw: Any) -> tuple[OrganisationConfig, ...]:
@@ -107,7 +107,7 @@ def build_organisations(raw: Any) -> tuple[OrganisationConfig, ...]:
             raise ConfigError(f"{where}.domains: not a mail domain: {(bad or [''])[0]!r}")
         return OrganisationConfig(organisation.name, domains, organisation.share_tickets)
 
-    return tuple(_tables("organisations", raw or [], OrganisationConfig, check))
+    return tuple(tables("organisations", raw or [], OrganisationConfig, check))
 
 
 def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
@@ -150,7 +150,7 @@ def _check_queue(where: str, queue: QueueConfig) -> QueueConfig:
                    escalation=tuple(a.lower() for a in queue.escalation))
 
 
-def _tables(section: str, raw: Any, cls: type, check) -> list:
+def tables(section: str, raw: Any, cls: type, check) -> list:
     """Each table of an array of tables, typed by `cls`'s fields, then checked."""
     if not isinstance(raw, list):
         raise ConfigError(f"{section}: expected [[{section}]] tables")

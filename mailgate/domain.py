@@ -14,6 +14,7 @@ DUPLICATE = "duplicate"
 QUARANTINED = "quarantined"
 REJECTED = "rejected"
 BOUNCE = "bounce"
+IGNORED = "ignored"                   # our own mail coming back: recorded, nothing else
 
 # Ticket statuses (SPEC §1 main loop).
 STATUSES = ("new", "open", "pending", "solved", "closed")
@@ -29,6 +30,7 @@ class Inbound:
     mail_from: str | None = None      # envelope sender; "" is the null reverse-path
     rcpt_tos: tuple[str, ...] = ()    # envelope recipients (or --recipient for the pipe)
     quarantine_id: int | None = None  # set when `quarantine retry` re-runs an entry
+    fallback_rcpt: tuple[str, ...] = ()   # for mail naming none of ours (an IMAP mailbox's queue)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class Candidates:
     bounce_ticket: int | None = None          # the ticket of that entry
     bounce_recipient: str | None = None       # the address that entry went to
     bounce_matched_by: str | None = None      # "verp" or "message_id"
+    own_mail: bool = False                    # a mail we sent (its Message-ID is signed by us)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,16 @@ def read_token(signer: Signer, recipients: list[Recipient], today: date) -> tupl
     return "none", None
 
 
+def own_mail(signer: Signer, parsed: ParsedMail, now: datetime) -> bool:
+    """A mail we sent ourselves (its Message-ID is one we signed), found for
+    instance in a Sent folder configured as an IMAP mailbox by mistake."""
+    return bool(parsed.message_id) and bool(signer.read_message_id(parsed.message_id, now.date()))
+
+
 def gather(config: Config, signer: Signer, session: so.Session, inbound: Inbound, parsed: ParsedMail,
            recipients: list[Recipient], dedup_key: str, now: datetime) -> Candidates:
+    if own_mail(signer, parsed, now):
+        return Candidates(own_mail=True)
     duplicate = tickets.find_duplicate(session, dedup_key)
     if duplicate:
         return Candidates(duplicate_of=duplicate[0], duplicate_ticket=duplicate[1])

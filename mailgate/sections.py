@@ -163,6 +163,15 @@ class IngestConfig:
         "Threads that store and parse incoming mail in parallel.", _check_positive))
     batch_size: int = field(default=64, metadata=_doc(
         "Most messages committed together in one database transaction.", _check_positive))
+    imap_reconnect_intervals: str = field(default="1s 5s 30s 2m 5m", metadata=_doc(
+        "Waits before reconnecting to an IMAP server that failed, one after the "
+        "other, the last repeating.", lambda value: _check_intervals(value)))
+    imap_idle_minutes: int = field(default=25, metadata=_doc(
+        "Minutes one IDLE command lasts before it is renewed (servers may end it "
+        "after 29, RFC 2177).", _check_positive))
+    imap_max_attempts: int = field(default=5, metadata=_doc(
+        "Times a message that cannot be fetched or processed is tried before it "
+        "is quarantined with its reason and marked.", _check_positive))
 
 
 def _check_intervals(value: str) -> str | None:

@@ -22,6 +22,7 @@ from mailgate.ingest.batching import GroupCommitter
 from mailgate.ingest.smtp import IngestHandler, start_server
 from mailgate.mail.addresses import OurAddresses
 from mailgate.notify.sender import Sender
+from mailgate.ingest.imap import MailboxWorker
 from scheduler.jobs import SWEEPS
 from storage.db import make_engine, upgrade
 
@@ -61,6 +62,8 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
     sender_thread = threading.Thread(target=sender.run, args=(sender_stop,), name="outbox", daemon=True)
     sender_thread.start()
     sweeps = _start_sweeps(config, committer)
+    imap_stop = threading.Event()
+    mailboxes = _start_mailboxes(config, committer, imap_stop)
     listeners: list[tuple[asyncio.AbstractServer, IngestHandler]] = []
     loop = asyncio.get_running_loop()
     try:
@@ -77,6 +80,9 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
         for server, _ in listeners:
             server.close()
         await loop.run_in_executor(None, lambda: sweeps.shutdown(wait=True))
+        imap_stop.set()             # a worker finishes the batch it is committing, then logs out
+        for worker in mailboxes:
+            await loop.run_in_executor(None, worker.join, SHUTDOWN_GRACE)
         await _finish_in_flight(committer, [handler for _, handler in listeners])
         await loop.run_in_executor(None, committer.close)
         # The mail being handed to the relay now is finished; the rest waits
@@ -94,6 +100,20 @@ def _start_sweeps(config: Config, committer: GroupCommitter) -> BackgroundSchedu
                    max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     sweeps.start()
     return sweeps
+
+
+def _start_mailboxes(config: Config, committer: GroupCommitter, stop: threading.Event) -> list[MailboxWorker]:
+    """One thread per [[imap]] mailbox; each hands its mail to the ingestor
+    in force (a SIGHUP reload included)."""
+    workers = []
+    for box in config.imap:
+        queue = config.queue(box.queue) if box.queue else None
+        worker = MailboxWorker(box, config.ingest, committer.ingestor.engine,
+                               lambda inbounds: committer.ingestor.accept_many(inbounds), stop,
+                               fallback_rcpt=queue.addresses[:1] if queue else ())
+        worker.start()
+        workers.append(worker)
+    return workers
 
 
 def _sweep(committer: GroupCommitter) -> None:

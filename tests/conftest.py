@@ -121,6 +121,8 @@ def start_mailgate(request):
 
     yield start
     for server in started:
+        if server.killed:
+            continue
         code = server.stop()
         assert code == 0, f"mailgate serve exited with {code}:\n{server.log()}"
         assert "Traceback" not in server.log(), server.log()

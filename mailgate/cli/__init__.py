@@ -127,4 +127,4 @@ def main() -> None:
 
 
 # Commands live in their own modules and attach themselves to `cli`.
-from mailgate.cli import admin, mail, notify, quarantine, schedule, tickets  # noqa: E402,F401
+from mailgate.cli import admin, imap, mail, notify, quarantine, schedule, tickets  # noqa: E402,F401

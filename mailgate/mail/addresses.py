@@ -51,12 +51,13 @@ def envelope_recipients(ours: OurAddresses, envelope: Iterable[str],
 
     `envelope` is the SMTP envelope, or for the pipe --recipient and then
     $ORIGINAL_RECIPIENT; `header_fallbacks` are tried in order when it holds
-    none of ours: Delivered-To, X-Original-To, then To and Cc.
+    none of ours: Delivered-To, X-Original-To, then To and Cc, then the
+    address of the queue an IMAP mailbox feeds.
     """
     found = ours.classify_all(envelope)
     if found:
         return found, "envelope"
-    names = ("delivered_to", "x_original_to", "to_cc")
+    names = ("delivered_to", "x_original_to", "to_cc", "mailbox")
     for name, candidates in zip(names, header_fallbacks):
         found = ours.classify_all(candidates)
         if found:

@@ -121,6 +121,7 @@ class MailgateServer:
                     "MAILGATE_LMTP_LISTEN": f"127.0.0.1:{self.lmtp_port}"}
         self.log_path = config_path.parent / "serve.log"
         self.proc: subprocess.Popen | None = None
+        self.killed = False
 
     def start(self) -> "MailgateServer":
         log = open(self.log_path, "ab")
@@ -142,6 +143,12 @@ class MailgateServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: nothing is finished."""
+        self.killed = True
+        self.proc.kill()
+        self.proc.wait()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
