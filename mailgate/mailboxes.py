@@ -7,7 +7,7 @@ is ever logged."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailgate.directory import QueueConfig, tables
@@ -24,7 +24,7 @@ class ImapConfig:
     user: str
     port: int = 0                      # 0: 993 with tls = "ssl", else 143
     tls: str = "ssl"
-    password: str = ""
+    password: str = field(default="", repr=False)
     password_env: str = ""             # the environment variable holding the password
     oauth2_token_command: str = ""     # prints an OAuth2 access token (XOAUTH2)
     folder: str = "INBOX"

@@ -69,6 +69,16 @@ escalation = []
 #   priority = "high"
 #   tags = ["invoice"]
 
+# IMAP mailboxes `mailgate serve` fetches from (see README, "IMAP mailboxes").
+#   [[imap]]
+#   name = "inbox"
+#   host = "mail.{domain}"
+#   tls = "ssl"                # or "starttls", "none"
+#   user = "support"
+#   password_env = "MAILGATE_IMAP_PASSWORD"   # or password, or oauth2_token_command
+#   folder = "INBOX"
+#   after = "seen"             # or "move:Processed", "delete"
+
 # Organisations: customers' companies, by mail domain. With share_tickets,
 # colleagues may answer each other's tickets.
 #   [[organisations]]

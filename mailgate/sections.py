@@ -84,7 +84,7 @@ class SiteConfig:
         "Name of the support team, shown in From: \"<Agent> via <name>\"."))
     domain: str = field(default="example.com", metadata=_doc(
         "Mail domain of the helpdesk; default addresses below derive from it."))
-    secret_key: str = field(default="", metadata=_doc(
+    secret_key: str = field(default="", repr=False, metadata=_doc(
         "Secret for signed reply tokens, Message-IDs and links. Keep it secret; "
         "prefer MAILGATE_SITE_SECRET_KEY in production.", _check_secret))
     portal_url: str = field(default="", metadata=_doc(
@@ -95,7 +95,7 @@ class SiteConfig:
         "Return path for bounces; VERP adds +<id> (default bounces@<domain>).", _check_address))
     subject_tag: str = field(default="[#{number}]", metadata=_doc(
         "Ticket tag put in subjects and recognised in replies.", _check_tag))
-    previous_secret_key: str = field(default="", metadata=_doc(
+    previous_secret_key: str = field(default="", repr=False, metadata=_doc(
         "The secret before the last change: tokens and links it signed are still "
         "accepted until previous_key_until (or for good if that is empty).",
         _check_previous_secret))
@@ -214,7 +214,7 @@ class OutboundConfig:
         "HOST:PORT of the SMTP relay that delivers our notifications.", _check_hostport))
     starttls: bool = field(default=False, metadata=_doc("Use STARTTLS with the relay."))
     username: str = field(default="", metadata=_doc("Relay login; empty means no AUTH."))
-    password: str = field(default="", metadata=_doc(
+    password: str = field(default="", repr=False, metadata=_doc(
         "Relay password; prefer MAILGATE_OUTBOUND_PASSWORD."))
     timeout: int = field(default=60, metadata=_doc(
         "Seconds to wait for the relay before trying again later.", _check_positive))
