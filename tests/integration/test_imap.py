@@ -4,8 +4,11 @@ after it is committed; restarts of Dovecot and of mailgate lose nothing."""
 
 from __future__ import annotations
 
-import ssl
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +20,7 @@ from storage.models import Message
 from tests.conftest import SECRET, Cli, config_document, write_config
 from tests.support.dovecot import DovecotServer
 from tests.support.mail import message
-from tests.support.servers import PostgresServer
+from tests.support.servers import PostgresServer, free_port
 
 USER, PASSWORD = "support", "s3cret-imap"
 
@@ -196,3 +199,70 @@ def test_our_own_mail_in_the_fetched_folder_is_recorded_not_processed(tmp_path, 
     assert tickets(cli) == []
     [held] = cli.quarantine()
     assert (held["action"], held["reason"]) == ("ignored", "own_mail")
+
+
+class Introspection(BaseHTTPRequestHandler):
+    """The OAuth2 provider's token check (RFC 7662) that Dovecot calls."""
+
+    tokens: dict[str, str] = {}          # token -> user
+    asked: list[str] = []
+
+    def do_POST(self) -> None:
+        form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        token = form.get("token", [""])[0]
+        self.asked.append(token)
+        user = self.tokens.get(token)
+        body = json.dumps({"active": True, "username": user} if user else {"active": False}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def oauth2_dovecot():
+    why = DovecotServer.unavailable()
+    if why:
+        pytest.skip(why)
+    provider = ThreadingHTTPServer(("127.0.0.1", free_port()), Introspection)
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    Introspection.tokens, Introspection.asked = {"ya29.fresh-token": USER}, []
+    server = DovecotServer({USER: PASSWORD}, f"http://127.0.0.1:{provider.server_port}/introspect").start()
+    yield server
+    server.destroy()
+    provider.shutdown()
+    provider.server_close()
+
+
+def token_command(tmp_path, token: str) -> str:
+    script = tmp_path / f"token-{len(list(tmp_path.glob('token-*')))}.sh"
+    script.write_text(f"#!/bin/sh\necho {token}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_xoauth2_login_with_the_token_commands_token(tmp_path, sqlite_url, oauth2_dovecot, start_mailgate):
+    path = helpdesk_config(tmp_path, sqlite_url, [
+        mailbox(oauth2_dovecot, password="", oauth2_token_command=token_command(tmp_path, "ya29.fresh-token"))])
+    cli = Cli(path)
+    check = cli.run("imap", "check")
+    assert "OK, 0 messages" in check.stdout.decode()
+    server = start_mailgate(config_path=path)
+    append(oauth2_dovecot, 1)
+    wait_until(lambda: len(tickets(cli)) == 1, 60, "a ticket from the XOAUTH2 mailbox")
+    assert "ya29.fresh-token" in Introspection.asked                 # Dovecot checked our token
+    assert "method=XOAUTH2" in oauth2_dovecot.log()
+    assert "ya29.fresh-token" not in server.log()
+
+
+def test_a_token_the_provider_refuses_is_a_failed_check_and_never_printed(tmp_path, sqlite_url, oauth2_dovecot):
+    path = helpdesk_config(tmp_path, sqlite_url, [
+        mailbox(oauth2_dovecot, password="", oauth2_token_command=token_command(tmp_path, "ya29.revoked"))])
+    result = Cli(path).run("imap", "check", check=False)
+    out = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 1 and "FAILED: login as support refused" in out
+    assert "ya29.revoked" in Introspection.asked and "ya29.revoked" not in out

@@ -83,7 +83,7 @@ class DovecotServer:
             return "needs Dovecot (dovecot-imapd); `make test` installs it"
         return None
 
-    def __init__(self, users: dict[str, str]):
+    def __init__(self, users: dict[str, str], oauth2_introspection_url: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="mailgate-dovecot-"))
         self.port, self.ssl_port = free_port(), free_port()
         self.user = self._account() if os.geteuid() == 0 else None
@@ -96,8 +96,10 @@ class DovecotServer:
                         "-keyout", str(self.dir / "key.pem"), "-out", str(self.cert)],
                        check=True, capture_output=True)
         self.set_users(users)
-        (self.dir / "dovecot.conf").write_text(CONFIG.format(
-            dir=self.dir, port=self.port, ssl_port=self.ssl_port, user=name, group=group))
+        config = CONFIG.format(dir=self.dir, port=self.port, ssl_port=self.ssl_port, user=name, group=group)
+        if oauth2_introspection_url:
+            config = _with_oauth2(config, self.dir, oauth2_introspection_url)
+        (self.dir / "dovecot.conf").write_text(config)
         if self.user:
             account = pwd.getpwnam(self.user)
             for path in [self.dir, *self.dir.rglob("*")]:
@@ -159,3 +161,16 @@ class DovecotServer:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _with_oauth2(config: str, directory: Path, url: str) -> str:
+    """XOAUTH2 and OAUTHBEARER logins, each token checked by POSTing it to
+    `url` (RFC 7662 introspection, as Dovecot's oauth2 passdb does); plain
+    passwords still work through the passwd-file."""
+    (directory / "oauth2.conf").write_text(
+        f"introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n"
+        "active_attribute = active\nactive_value = true\nforce_introspection = yes\n")
+    config = config.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer")
+    return config.replace("passdb {\n  driver = passwd-file", (
+        f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {directory}/oauth2.conf\n}}\n"
+        "passdb {\n  driver = passwd-file"))
