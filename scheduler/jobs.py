@@ -104,6 +104,7 @@ def sweep_inactivity(config: Config, engine: sa.Engine, notifier: Notifier, now:
     # business days can be shorter than calendar ones: then look at all.
     earliest = min(settings.remind_after_days, settings.close_after_days) or settings.close_after_days
     before = now if settings.business_days else now - timedelta(days=earliest)
+    close_before = None if settings.business_days else now - timedelta(days=settings.close_after_days)
     done: list[Done] = []
 
     def handle(session, row) -> None:
@@ -117,7 +118,7 @@ def sweep_inactivity(config: Config, engine: sa.Engine, notifier: Notifier, now:
             _apply(session, config, notifier, row, action, deadline, now)
 
     _in_batches(engine, settings.batch_size, dry_run,
-                lambda session, limit, after: tickets.waiting_tickets(session, before, limit, after),
+                lambda session, limit, after: tickets.waiting_tickets(session, before, limit, after, close_before),
                 lambda row: (row.waiting_since, row.id), handle)
     for item in done:
         log.info("#%d (%s): %s%s", item.ticket, item.status, item.action, " (dry run)" if dry_run else "")

@@ -111,11 +111,16 @@ def participants_of(session: so.Session, number: int) -> list[tuple[str, str]]:
     return [(row.address, row.role) for row in rows]
 
 
+_FLAGS = sa.select(_tickets.c.flags).where(_tickets.c.id == sa.bindparam("number"))
+
+
 def add_flags(session: so.Session, number: int, flags: Iterable[str]) -> None:
-    ticket = session.get(Ticket, number)
-    if ticket is not None:
-        merged = list(dict.fromkeys([*ticket.flags, *flags]))
-        session.connection().execute(_SET_FLAGS, {"number": number, "flags": merged})
+    connection = session.connection()
+    present = connection.execute(_FLAGS, {"number": number}).scalar()
+    if present is not None:
+        merged = list(dict.fromkeys([*present, *flags]))
+        if merged != present:
+            connection.execute(_SET_FLAGS, {"number": number, "flags": merged})
 
 
 def recent_tickets(session: so.Session, requester_id: int, since: datetime,
@@ -276,16 +281,23 @@ def change_ticket(session: so.Session, number: int, changes: dict, by: str, now:
     return done
 
 
-def waiting_tickets(session: so.Session, before: datetime, limit: int, after: tuple | None = None) -> list:
+def waiting_tickets(session: so.Session, before: datetime, limit: int, after: tuple | None = None,
+                    close_before: datetime | None = None) -> list:
     """Tickets waiting on their customer (or solved) since before `before`,
     oldest first, through the partial index, from after the (waiting_since,
-    id) `after`; on PostgreSQL rows another process is handling are skipped,
-    and these stay locked until commit."""
+    id) `after`; with `close_before`, a reminded or solved ticket only once
+    it waits since before that (nothing else can be due for it). On
+    PostgreSQL rows another process is handling are skipped, and these stay
+    locked until commit."""
     query = (sa.select(_tickets.c.id, _tickets.c.status, _tickets.c.queue, _tickets.c.waiting_since,
                        _tickets.c.reminded_at, _tickets.c.requester_id)
              # waiting_since is set for these statuses only: the index alone finds them.
              .where(_tickets.c.waiting_since <= before)
              .order_by(_tickets.c.waiting_since, _tickets.c.id).limit(limit))
+    if close_before is not None and close_before < before:
+        query = query.where(sa.or_(
+            sa.and_(_tickets.c.reminded_at.is_(None), _tickets.c.status == "pending"),
+            _tickets.c.waiting_since <= close_before))
     if after is not None:
         query = query.where(sa.tuple_(_tickets.c.waiting_since, _tickets.c.id) > sa.tuple_(*after))
     if session.bind.dialect.name == "postgresql":
