@@ -7,6 +7,7 @@ is ever logged."""
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,7 +27,7 @@ class ImapConfig:
     tls: str = "ssl"
     password: str = field(default="", repr=False)
     password_env: str = ""             # the environment variable holding the password
-    oauth2_token_command: str = ""     # prints an OAuth2 access token (XOAUTH2)
+    oauth2_token_command: str = field(default="", repr=False)   # prints an OAuth2 access token (XOAUTH2)
     folder: str = "INBOX"
     after: str = "seen"                # "seen", "move:<folder>" or "delete"
     queue: str = ""                    # mail naming none of our addresses goes to this queue
@@ -67,6 +68,12 @@ def build_mailboxes(raw: Any, queues: tuple[QueueConfig, ...]) -> tuple[ImapConf
             raise ConfigError(f"{where}.poll_seconds: must be a positive number")
         if sum(bool(v) for v in (box.password, box.password_env, box.oauth2_token_command)) != 1:
             raise ConfigError(f"{where}: set exactly one of password, password_env, oauth2_token_command")
+        try:
+            shlex.split(box.oauth2_token_command)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.oauth2_token_command: {exc}") from None
+        if not box.password.isascii():
+            raise ConfigError(f"{where}.password: IMAP LOGIN takes ASCII passwords only")
         if box.password_env and box.password_env not in os.environ:
             raise ConfigError(f"{where}.password_env: the environment has no {box.password_env}")
         if not (box.after in ("seen", "delete") or box.after.startswith("move:") and box.move_to):

@@ -168,7 +168,7 @@ class IngestConfig:
         "other, the last repeating.", lambda value: _check_intervals(value)))
     imap_idle_minutes: int = field(default=25, metadata=_doc(
         "Minutes one IDLE command lasts before it is renewed (servers may end it "
-        "after 29, RFC 2177).", _check_positive))
+        "after 29, RFC 2177).", lambda value: None if 1 <= value <= 28 else f"must be 1-28, got {value}"))
     imap_max_attempts: int = field(default=5, metadata=_doc(
         "Times a message that cannot be fetched or processed is tried before it "
         "is quarantined with its reason and marked.", _check_positive))

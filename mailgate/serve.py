@@ -81,8 +81,9 @@ async def run(config: Config, ingestor: Ingestor, stop: asyncio.Event,
             server.close()
         await loop.run_in_executor(None, lambda: sweeps.shutdown(wait=True))
         imap_stop.set()             # a worker finishes the batch it is committing, then logs out
+        deadline = loop.time() + SHUTDOWN_GRACE
         for worker in mailboxes:
-            await loop.run_in_executor(None, worker.join, SHUTDOWN_GRACE)
+            await loop.run_in_executor(None, worker.join, max(0.0, deadline - loop.time()))
         await _finish_in_flight(committer, [handler for _, handler in listeners])
         await loop.run_in_executor(None, committer.close)
         # The mail being handed to the relay now is finished; the rest waits

@@ -38,6 +38,10 @@ log = logging.getLogger("mailgate.imap")
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 FETCH_CHUNK = 32                # messages fetched and committed together
 TIMEOUT = 60.0                  # seconds a server may take to answer one command
+# An EXISTS that arrives with the server's "+ idling" can sit in the client's
+# read buffer where waiting on the socket never sees it: so IDLE ends this
+# often and the folder is searched anyway (one cheap SEARCH per mailbox).
+IDLE_RECHECK = 30.0
 # What a dropped connection or a server going away looks like from imapclient.
 CONNECTION_ERRORS = (IMAPClientError, OSError, ssl.SSLError, socket.timeout, EOFError)
 
@@ -104,7 +108,7 @@ class MailboxWorker:
         self.idle_seconds = settings.imap_idle_minutes * 60
         self.max_attempts = settings.imap_max_attempts
         self.attempts: dict[tuple[int, int], int] = {}     # (uidvalidity, uid) -> failed fetches
-        self.fresh = threading.Event()                     # set after each drain (tests, metrics)
+        self.failures = 0                                  # in a row, since the last complete drain
 
     def start(self) -> None:
         self.thread.start()
@@ -113,33 +117,32 @@ class MailboxWorker:
         self.thread.join(timeout)
 
     def run(self) -> None:
-        failures = 0
         while not self.stop.is_set():
             try:
                 client = connect(self.box)
             except (MailboxError, *CONNECTION_ERRORS) as exc:
-                failures += 1
-                self._pause(failures, f"cannot connect: {_short(exc)}")
+                self._pause(f"cannot connect: {_short(exc)}")
+                continue
+            except Exception as exc:          # noqa: BLE001 - e.g. a password imaplib cannot send
+                self._pause(f"cannot log in: {type(exc).__name__}")
                 continue
             try:
-                failures = 0
                 log.info("imap %s: logged in to %s as %s", self.box.name, self.box.host, self.box.user)
                 self._serve(client)
             except StorageUnavailable as exc:
-                failures += 1
-                self._pause(failures, f"{exc}; the mail stays in the mailbox")
+                self._pause(f"{exc}; the mail stays in the mailbox")
             except (MailboxError, *CONNECTION_ERRORS) as exc:
-                failures += 1
-                self._pause(failures, f"connection lost: {_short(exc)}")
+                self._pause(f"connection lost: {_short(exc)}")
             except Exception:                 # noqa: BLE001 - a worker must outlive a bug
-                failures += 1
                 log.exception("imap %s: unexpected error", self.box.name)
-                self._pause(failures, "unexpected error")
+                self._pause("unexpected error")
             finally:
                 _close(client)
 
-    def _pause(self, failures: int, why: str) -> None:
-        delay = backoff(self.reconnect, failures)
+    def _pause(self, why: str) -> None:
+        """Wait longer after each failure in a row; a complete drain starts over."""
+        self.failures += 1
+        delay = backoff(self.reconnect, self.failures)
         log.warning("imap %s: %s; trying again in %gs", self.box.name, why, delay)
         self.stop.wait(delay)
 
@@ -153,7 +156,9 @@ class MailboxWorker:
         while not self.stop.is_set():
             if not self.drain(client, uidvalidity):
                 raise StorageUnavailable("the database is unavailable")
-            self.fresh.set()
+            self.failures = 0
+            if _news_while_busy(client):
+                continue            # mail arrived during the drain: its EXISTS will not come again
             if idle:
                 self._idle(client)
             else:
@@ -164,10 +169,18 @@ class MailboxWorker:
         """Wait for new mail in IDLE; renewed before the server ends it."""
         client.idle()
         try:
-            ends = time.monotonic() + self.idle_seconds
+            ends = time.monotonic() + min(self.idle_seconds, IDLE_RECHECK)
+            quick = 0
             while not self.stop.is_set() and time.monotonic() < ends:
-                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in client.idle_check(timeout=1)):
+                asked = time.monotonic()
+                responses = client.idle_check(timeout=1)
+                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     return
+                # An empty answer before the timeout happens once for a TLS record
+                # with no IMAP line in it; many in a row mean the connection is at EOF.
+                quick = quick + 1 if not responses and time.monotonic() - asked < 0.5 else 0
+                if quick > 50:
+                    raise ConnectionError("the server closed the connection during IDLE")
         finally:
             client.idle_done()
 
@@ -190,27 +203,57 @@ class MailboxWorker:
                 self._save_mark(uidvalidity, last_uid)
                 if unavailable:
                     return False
+                if self.stop.is_set():      # the mark is saved: the rest waits for the next start
+                    return True
             if pending:                 # tried again on the next pass, after new mail or a poll
                 return True
         return True
 
     def _take(self, client: IMAPClient, uidvalidity: int, chunk: list[int]):
-        """Fetch, ingest and acknowledge `chunk`: (done, pending, storage down)."""
-        fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+        """Fetch, ingest and acknowledge `chunk`: (done, pending, storage down).
+        Only committed mail is acknowledged; a message the server will not
+        return is tried again, up to imap_max_attempts, then skipped (left
+        in the folder, logged)."""
+        got, failed = self._fetch(client, chunk)
+        gone = self._gone(client, [uid for uid in chunk if uid not in got and uid not in failed])
+        failed += [uid for uid in chunk if uid not in got and uid not in failed and uid not in gone]
         now = datetime.now(timezone.utc)
         source = f"imap:{self.box.name}"
-        got = {uid: data[b"BODY[]"] for uid, data in fetched.items() if data.get(b"BODY[]") is not None}
-        missing = [uid for uid in chunk if uid not in got and uid not in fetched]    # expunged meanwhile
-        failed = [uid for uid in chunk if uid in fetched and uid not in got]
         inbounds = [Inbound(raw=got[uid], source=source, received_at=now, fallback_rcpt=self.fallback_rcpt)
                     for uid in chunk if uid in got]
         outcomes = self.accept(inbounds) if inbounds else []
         if any(outcome.temporary_failure for outcome in outcomes):
             return [], [], True
         done = [uid for uid in chunk if uid in got]
-        given_up = [uid for uid in failed if self._failed_again(uidvalidity, uid)]
-        self._acknowledge(client, done + given_up)
-        return done + given_up + missing, [uid for uid in failed if uid not in given_up], False
+        self._acknowledge(client, done)
+        skipped = [uid for uid in failed if self._failed_again(uidvalidity, uid)]
+        return done + skipped + gone, [uid for uid in failed if uid not in skipped], False
+
+    @staticmethod
+    def _fetch(client: IMAPClient, chunk: list[int]) -> tuple[dict[int, bytes], list[int]]:
+        """The bodies of `chunk` by UID, and the UIDs the server refused; a
+        refused FETCH of the whole chunk is asked again one message at a time."""
+        try:
+            fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+        except IMAPClientError:
+            if len(chunk) == 1:
+                return {}, list(chunk)
+            got, failed = {}, []
+            for uid in chunk:
+                one, refused = MailboxWorker._fetch(client, [uid])
+                got.update(one)
+                failed += refused
+            return got, failed
+        got = {uid: data[b"BODY[]"] for uid, data in fetched.items() if data.get(b"BODY[]") is not None}
+        return got, [uid for uid in fetched if uid in chunk and uid not in got]
+
+    @staticmethod
+    def _gone(client: IMAPClient, absent: list[int]) -> list[int]:
+        """Of the UIDs a FETCH did not answer, those really expunged meanwhile."""
+        if not absent:
+            return []
+        present = set(client.search(["UID", ",".join(map(str, absent))]))
+        return [uid for uid in absent if uid not in present]
 
     def _failed_again(self, uidvalidity: int, uid: int) -> bool:
         """Count a fetch that returned no message; True once it is time to give up on it."""
@@ -218,7 +261,7 @@ class MailboxWorker:
         self.attempts[key] = self.attempts.get(key, 0) + 1
         if self.attempts[key] < self.max_attempts:
             return False
-        log.error("imap %s: UID %d could not be fetched in %d attempts; marked and left in the folder",
+        log.error("imap %s: UID %d could not be fetched in %d attempts; skipped and left in the folder",
                   self.box.name, uid, self.attempts.pop(key))
         return True
 
@@ -266,6 +309,14 @@ class MailboxWorker:
         with transaction(self.engine) as session:
             imap_state.set_position(session, self.box.name, self.box.folder, uidvalidity, last_uid,
                                     datetime.now(timezone.utc))
+
+
+def _news_while_busy(client: IMAPClient) -> bool:
+    """Whether an EXISTS came with the answers to the drain's commands.
+    imaplib keeps such untagged responses aside (imapclient has no call for
+    them); taking them here keeps IDLE from waiting for news already told."""
+    stored = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    return isinstance(stored, dict) and bool(stored.pop("EXISTS", None)) | bool(stored.pop("RECENT", None))
 
 
 def _token(box: ImapConfig) -> str:

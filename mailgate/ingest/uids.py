@@ -14,10 +14,14 @@ from typing import Iterable
 
 
 def search_criteria(after: str, last_uid: int) -> list:
-    """What to SEARCH for: messages above the mark not yet acknowledged, the
-    way this mailbox acknowledges (\\Seen, or moved/deleted out of the folder)."""
+    """What to SEARCH for: the messages above the mark. The first time (no
+    mark yet) in a mailbox that keeps its mail, only the unread ones: the
+    history already read is not a pile of new requests; after that, every
+    message above the mark, even one somebody read in webmail first."""
     above = ["UID", f"{last_uid + 1}:*"]
-    return (["UNSEEN"] if after == "seen" else ["NOT", "DELETED"]) + above
+    if after != "seen":
+        return ["NOT", "DELETED"] + above
+    return (["UNSEEN"] if last_uid == 0 else []) + above
 
 
 def above_mark(found: Iterable[int], last_uid: int) -> list[int]:

@@ -13,7 +13,8 @@ from tests.conftest import config_document
 
 
 def test_the_search_asks_for_what_is_above_the_mark_and_not_yet_acknowledged():
-    assert search_criteria("seen", 41) == ["UNSEEN", "UID", "42:*"]
+    assert search_criteria("seen", 0) == ["UNSEEN", "UID", "1:*"]       # the first time: not the old mail
+    assert search_criteria("seen", 41) == ["UID", "42:*"]               # then even what a person read first
     assert search_criteria("move:Processed", 0) == ["NOT", "DELETED", "UID", "1:*"]
     assert search_criteria("delete", 7) == ["NOT", "DELETED", "UID", "8:*"]
 
