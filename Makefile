@@ -35,6 +35,7 @@ system-deps:
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/bulk_ingest.py
+	$(BIN)/python bench/imap_ingest.py
 	$(BIN)/python bench/notify.py
 	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/language_detection.py

@@ -46,8 +46,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import REPO, cpu_seconds, free_port, load, make_mail, median, python, start, stop  # noqa: E402
-from common import wait_for_banner  # noqa: E402
+from common import (REPO, cpu_seconds, free_port, load, make_mail, median, python, start,  # noqa: E402
+                    stop, wait_for_banner)
 
 from imapclient import IMAPClient  # noqa: E402
 
@@ -76,15 +76,14 @@ def message_id(mail: bytes) -> str:
 # -- Dovecot: one server, a fresh account (and so a fresh INBOX) for every run ----------
 
 class Mailboxes:
-    def __init__(self):
-        self.server = DovecotServer({}).start()
-        self.users: dict[str, str] = {}
+    def __init__(self, accounts: int):
+        # All accounts up front: Dovecot looks at its passwd-file at most once a
+        # second, so an account added just after a login may not exist yet.
+        self.unused = [f"bench{k}" for k in range(accounts)]
+        self.server = DovecotServer({user: PASSWORD for user in self.unused}).start()
 
     def fresh_user(self) -> str:
-        user = f"bench{len(self.users)}"
-        self.users[user] = PASSWORD
-        self.server.set_users(self.users)
-        return user
+        return self.unused.pop(0)
 
     def client(self, user: str) -> IMAPClient:
         connection = IMAPClient("127.0.0.1", port=self.server.port, ssl=False, timeout=60)
@@ -234,9 +233,8 @@ def latency_baseline(boxes: Mailboxes, mails: list[bytes], gap: float) -> list[f
 def latency_mailgate(boxes: Mailboxes, mails: list[bytes], gap: float, warmup: bytes) -> list[float]:
     """APPEND to the committed row in `messages`, mailgate idling on the folder."""
     user = boxes.fresh_user()
-    # One mail before serve starts: its first SEARCH takes it, and once it is a
-    # ticket the worker is idling. (Appended while the worker is starting, it
-    # could fall between that SEARCH and IDLE: see README, "IMAP ingest".)
+    # One mail before serve starts: the first SEARCH takes it, and once it is a
+    # ticket the worker has logged in, drained and gone into IDLE.
     with boxes.client(user) as imap:
         imap.append("INBOX", warmup)
     serve = Serve(boxes.server.port, user)
@@ -311,7 +309,7 @@ def latency(boxes: Mailboxes, what: str, n: int, size: int, gap_ms: float, pairs
 class Drain:
     n: int
     startup: float          # process start to the SMTP banner
-    seconds: float          # banner to done (IMAP: all committed and \\Seen; SMTP: last 250)
+    seconds: float          # banner to done (IMAP: all committed and \Seen; SMTP: last 250)
     server_cpu: float       # mailgate's CPU seconds from the banner to done
     dovecot_cpu: float = 0.0
     append_seconds: float = 0.0
@@ -415,7 +413,7 @@ def main() -> None:
           f"SQLite, synchronous=FULL; Dovecot {subprocess.run(['dovecot', '--version'], capture_output=True, text=True).stdout.split()[0]}",
           flush=True)
     began = time.monotonic()
-    boxes = Mailboxes()
+    boxes = Mailboxes(accounts=args.pairs * 5)      # 2 + 2 latency runs and 1 drain a pair
     try:
         if args.latency_n:
             latency(boxes, "a stream", args.latency_n, size, args.gap_ms, args.pairs)
