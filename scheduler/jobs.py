@@ -18,7 +18,7 @@ from mailgate.notify import events
 from mailgate.notify.enqueue import Notifier
 from scheduler import clock
 from scheduler.inactivity import REMIND, Policy, due_action
-from scheduler.sla import BREACH, Step, notice_due, queue_calendar, schedule
+from scheduler.sla import BREACH, Step, business_used, notice_due, queue_calendar, schedule
 from storage import tickets
 from storage.db import reading, transaction
 
@@ -85,7 +85,7 @@ def _escalate(session, config: Config, notifier: Notifier, row, running, calenda
               now: datetime) -> None:
     times = schedule(running, calendar, length, config.sla.warning_percent)
     tickets.set_response_clock(session, row.id, running, times)
-    used = running.used + calendar.elapsed(running.since, now).total_seconds()
+    used = business_used(running, calendar, now)
     clock.record(session, row.id, Step(running.notified, running.target, used), times, now)
     if running.notified == BREACH:
         tickets.add_flags(session, row.id, ["breached"])

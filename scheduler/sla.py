@@ -86,7 +86,7 @@ def advance(clock: Clock, status: str, mail: str | None, now: datetime, calendar
     time of the FIRST and NEXT targets."""
     steps: list[Step] = []
     if mail == RESPONSE and clock.target:
-        used = _used(clock, calendar, now)
+        used = business_used(clock, calendar, now)
         steps.append(Step("met", clock.target, used, late=used > lengths[clock.target].total_seconds()))
         clock = Clock()
     if mail in (CREATED, CUSTOMER) and status in RUNNING and clock.target is None:
@@ -98,10 +98,10 @@ def advance(clock: Clock, status: str, mail: str | None, now: datetime, calendar
         clock = replace(clock, since=now)
         steps.append(Step("resumed", clock.target, clock.used))
     elif status in PAUSED and clock.since is not None:
-        clock = replace(clock, since=None, used=_used(clock, calendar, now))
+        clock = replace(clock, since=None, used=business_used(clock, calendar, now))
         steps.append(Step("paused", clock.target, clock.used))
     elif status not in RUNNING + PAUSED:                 # closed: nothing is awaited any more
-        steps.append(Step("stopped", clock.target, _used(clock, calendar, now)))
+        steps.append(Step("stopped", clock.target, business_used(clock, calendar, now)))
         clock = Clock()
     return clock, steps
 
@@ -130,7 +130,8 @@ def notice_due(clock: Clock, times: Times, now: datetime) -> str | None:
     return WARNING if clock.notified is None else None
 
 
-def _used(clock: Clock, calendar: Calendar, now: datetime) -> float:
+def business_used(clock: Clock, calendar: Calendar, now: datetime) -> float:
+    """Business seconds the clock has used by `now`."""
     if clock.since is None:
         return clock.used
     return clock.used + calendar.elapsed(clock.since, now).total_seconds()

@@ -8,9 +8,9 @@ import click
 
 from mailgate.cli import Context, cli, echo_json, echo_rows, iso, pass_context
 from mailgate.errors import MailgateError
-from scheduler.clock import lengths
+from scheduler.clock import clock_of, lengths
 from scheduler.jobs import run_sweeps
-from scheduler.sla import BREACH, WARNING, queue_calendar
+from scheduler.sla import BREACH, WARNING, business_used, queue_calendar
 from storage import tickets as store
 from storage.db import reading
 
@@ -74,7 +74,7 @@ def sla_report(ctx: Context, queue: str | None, at: str | None, limit: int, as_j
 def _report_row(config, row, now: datetime) -> dict:
     calendar = queue_calendar(config, row.queue)
     length = lengths(config, row.queue, row.priority, calendar)[row.sla_target]
-    used = (row.sla_used or 0.0) + calendar.elapsed(row.sla_since, now).total_seconds()
+    used = business_used(clock_of(row), calendar, now)
     state = {BREACH: "breached", WARNING: "warned"}.get(row.sla_notified) or (
         "overdue" if now >= row.due else "due")
     return {"number": row.id, "subject": row.subject, "status": row.status, "priority": row.priority,

@@ -316,7 +316,10 @@ def _news_while_busy(client: IMAPClient) -> bool:
     imaplib keeps such untagged responses aside (imapclient has no call for
     them); taking them here keeps IDLE from waiting for news already told."""
     stored = getattr(getattr(client, "_imap", None), "untagged_responses", None)
-    return isinstance(stored, dict) and bool(stored.pop("EXISTS", None)) | bool(stored.pop("RECENT", None))
+    if not isinstance(stored, dict):
+        return False
+    news = [stored.pop(kind, None) for kind in ("EXISTS", "RECENT")]     # both taken, not just the first
+    return any(news)
 
 
 def _token(box: ImapConfig) -> str:
